@@ -1,0 +1,45 @@
+//! The `actfn` binary: a thin router from subcommands to the library crates.
+//!
+//! Every subcommand lives in its own module with an `Args` struct and a `run` function;
+//! this file only dispatches and turns errors into one line on stderr and exit code 2.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod expr_cmd;
+mod stats_cmd;
+
+/// Discover, train and compare neural-network activation functions.
+#[derive(Debug, Parser)]
+#[command(name = "actfn", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Parse, print, evaluate, differentiate and enumerate activation expressions.
+    Expr(expr_cmd::ExprArgs),
+    /// Summary statistics and t-tests over files of numbers.
+    Stats(stats_cmd::StatsArgs),
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Expr(args) => expr_cmd::run(args),
+        Command::Stats(args) => stats_cmd::run(args),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("actfn: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

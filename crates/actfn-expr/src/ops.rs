@@ -1,0 +1,346 @@
+//! The op set: every unary and binary operation an activation function is built from,
+//! and the exact numeric meaning of each (domain, epsilon, special values).
+//!
+//! This module is the single source of truth for what an op computes. The tensor backend
+//! in `actfn-wrn` mirrors [`UnaryOp::eval`] and [`BinaryOp::eval`] op by op, and a test
+//! there pins the two together on a dense grid.
+
+use std::fmt;
+
+/// The epsilon of the paper's protected operations `log(|x + EPS|)` and
+/// `x1 / (x2 + EPS)`.
+///
+/// The paper does not give its value. `1e-3` keeps the poles close to where the paper
+/// places them (`x = -EPS`) while staying far above f32 rounding, so the f64 evaluator and
+/// the f32 tensor backend agree everywhere except in a tiny neighbourhood of the pole.
+pub const EPS: f64 = 1e-3;
+
+/// A unary operation `f(x)`.
+///
+/// Out-of-domain behaviour follows IEEE arithmetic, as torch and numpy do: `sqrt` of a
+/// negative number is NaN, `atanh` is NaN outside `[-1, 1]` and infinite at `±1`,
+/// `log(|x + EPS|)` is `-inf` at `x = -EPS`. Such values make a candidate *degenerate*
+/// (see the fingerprint module); the search never trains it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum UnaryOp {
+    /// The constant 0.
+    Zero,
+    /// The constant 1.
+    One,
+    /// The identity `x`.
+    Identity,
+    /// `-x`.
+    Neg,
+    /// `|x|`.
+    Abs,
+    /// `x^2`.
+    Square,
+    /// `x^3`.
+    Cube,
+    /// `sqrt(x)`; NaN for `x < 0`.
+    Sqrt,
+    /// `e^x`.
+    Exp,
+    /// `e^(-x^2)`.
+    Gaussian,
+    /// `log(1 + e^x)`, computed without overflow.
+    Softplus,
+    /// `log(|x + EPS|)`.
+    LogAbs,
+    /// `sin(x)`.
+    Sin,
+    /// `sinh(x)`.
+    Sinh,
+    /// `arcsinh(x)`.
+    Asinh,
+    /// `cos(x)`.
+    Cos,
+    /// `cosh(x)`.
+    Cosh,
+    /// `tanh(x)`.
+    Tanh,
+    /// `arctan(x)`: not in the paper's printed op list, but used by every function it reports.
+    Atan,
+    /// `arctanh(x)`: in the paper's printed op list; NaN outside `[-1, 1]`.
+    Atanh,
+    /// `max{x, 0}`.
+    Relu,
+    /// `min{x, 0}`.
+    MinZero,
+    /// `sigma(x) = 1 / (1 + e^-x)`.
+    Sigmoid,
+    /// `erf(x)`.
+    Erf,
+    /// `sinc(x) = sin(x) / x`, with `sinc(0) = 1` (unnormalised; not torch's `sin(pi x)/(pi x)`).
+    Sinc,
+}
+
+/// A binary operation `f(x1, x2)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BinaryOp {
+    /// `x1 + x2`.
+    Add,
+    /// `x1 - x2`.
+    Sub,
+    /// `x1 * x2`.
+    Mul,
+    /// The paper's protected division `x1 / (x2 + EPS)`.
+    Div,
+    /// `max{x1, x2}`.
+    Max,
+    /// `min{x1, x2}`.
+    Min,
+}
+
+impl UnaryOp {
+    /// Every unary op, `Atanh` included, in declaration order.
+    pub const ALL: [UnaryOp; 25] = [
+        UnaryOp::Zero,
+        UnaryOp::One,
+        UnaryOp::Identity,
+        UnaryOp::Neg,
+        UnaryOp::Abs,
+        UnaryOp::Square,
+        UnaryOp::Cube,
+        UnaryOp::Sqrt,
+        UnaryOp::Exp,
+        UnaryOp::Gaussian,
+        UnaryOp::Softplus,
+        UnaryOp::LogAbs,
+        UnaryOp::Sin,
+        UnaryOp::Sinh,
+        UnaryOp::Asinh,
+        UnaryOp::Cos,
+        UnaryOp::Cosh,
+        UnaryOp::Tanh,
+        UnaryOp::Atan,
+        UnaryOp::Atanh,
+        UnaryOp::Relu,
+        UnaryOp::MinZero,
+        UnaryOp::Sigmoid,
+        UnaryOp::Erf,
+        UnaryOp::Sinc,
+    ];
+
+    /// The paper's 24 unary ops with `arctan` in place of `arctanh`: the default search set,
+    /// so that `|S1| = 6 * 24 * 24 = 3,456`.
+    pub const PAPER: [UnaryOp; 24] = [
+        UnaryOp::Zero,
+        UnaryOp::One,
+        UnaryOp::Identity,
+        UnaryOp::Neg,
+        UnaryOp::Abs,
+        UnaryOp::Square,
+        UnaryOp::Cube,
+        UnaryOp::Sqrt,
+        UnaryOp::Exp,
+        UnaryOp::Gaussian,
+        UnaryOp::Softplus,
+        UnaryOp::LogAbs,
+        UnaryOp::Sin,
+        UnaryOp::Sinh,
+        UnaryOp::Asinh,
+        UnaryOp::Cos,
+        UnaryOp::Cosh,
+        UnaryOp::Tanh,
+        UnaryOp::Atan,
+        UnaryOp::Relu,
+        UnaryOp::MinZero,
+        UnaryOp::Sigmoid,
+        UnaryOp::Erf,
+        UnaryOp::Sinc,
+    ];
+
+    /// The canonical name, used by the canonical printer and accepted by the parser as a
+    /// function call: `relu(x)`, `min0(x)`, `gauss(x)`, `logabs(x)`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            UnaryOp::Zero => "zero",
+            UnaryOp::One => "one",
+            UnaryOp::Identity => "id",
+            UnaryOp::Neg => "neg",
+            UnaryOp::Abs => "abs",
+            UnaryOp::Square => "square",
+            UnaryOp::Cube => "cube",
+            UnaryOp::Sqrt => "sqrt",
+            UnaryOp::Exp => "exp",
+            UnaryOp::Gaussian => "gauss",
+            UnaryOp::Softplus => "softplus",
+            UnaryOp::LogAbs => "logabs",
+            UnaryOp::Sin => "sin",
+            UnaryOp::Sinh => "sinh",
+            UnaryOp::Asinh => "asinh",
+            UnaryOp::Cos => "cos",
+            UnaryOp::Cosh => "cosh",
+            UnaryOp::Tanh => "tanh",
+            UnaryOp::Atan => "atan",
+            UnaryOp::Atanh => "atanh",
+            UnaryOp::Relu => "relu",
+            UnaryOp::MinZero => "min0",
+            UnaryOp::Sigmoid => "sigmoid",
+            UnaryOp::Erf => "erf",
+            UnaryOp::Sinc => "sinc",
+        }
+    }
+
+    /// `f(x)` in f64, with the semantics documented on each variant.
+    #[inline]
+    pub fn eval(self, x: f64) -> f64 {
+        match self {
+            UnaryOp::Zero => 0.0,
+            UnaryOp::One => 1.0,
+            UnaryOp::Identity => x,
+            UnaryOp::Neg => -x,
+            UnaryOp::Abs => x.abs(),
+            UnaryOp::Square => x * x,
+            UnaryOp::Cube => x * x * x,
+            UnaryOp::Sqrt => x.sqrt(),
+            UnaryOp::Exp => x.exp(),
+            UnaryOp::Gaussian => (-x * x).exp(),
+            UnaryOp::Softplus => softplus(x),
+            UnaryOp::LogAbs => (x + EPS).abs().ln(),
+            UnaryOp::Sin => x.sin(),
+            UnaryOp::Sinh => x.sinh(),
+            UnaryOp::Asinh => x.asinh(),
+            UnaryOp::Cos => x.cos(),
+            UnaryOp::Cosh => x.cosh(),
+            UnaryOp::Tanh => x.tanh(),
+            UnaryOp::Atan => x.atan(),
+            UnaryOp::Atanh => x.atanh(),
+            UnaryOp::Relu => relu(x),
+            UnaryOp::MinZero => min_zero(x),
+            UnaryOp::Sigmoid => sigmoid(x),
+            UnaryOp::Erf => libm::erf(x),
+            UnaryOp::Sinc => {
+                if x == 0.0 {
+                    1.0
+                } else {
+                    x.sin() / x
+                }
+            }
+        }
+    }
+
+    /// Whether the op ignores its argument (`0` and `1`).
+    pub fn is_constant(self) -> bool {
+        matches!(self, UnaryOp::Zero | UnaryOp::One)
+    }
+}
+
+impl BinaryOp {
+    /// Every binary op, in declaration order; also the paper's search set.
+    pub const ALL: [BinaryOp; 6] = [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Max,
+        BinaryOp::Min,
+    ];
+
+    /// The canonical name: `add`, `sub`, `mul`, `div`, `max`, `min`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BinaryOp::Add => "add",
+            BinaryOp::Sub => "sub",
+            BinaryOp::Mul => "mul",
+            BinaryOp::Div => "div",
+            BinaryOp::Max => "max",
+            BinaryOp::Min => "min",
+        }
+    }
+
+    /// `f(a, b)` in f64. `max`/`min` propagate NaN (unlike `f64::max`), as torch's
+    /// `maximum`/`minimum` do, so a NaN is never silently hidden.
+    #[inline]
+    pub fn eval(self, a: f64, b: f64) -> f64 {
+        match self {
+            BinaryOp::Add => a + b,
+            BinaryOp::Sub => a - b,
+            BinaryOp::Mul => a * b,
+            BinaryOp::Div => a / (b + EPS),
+            BinaryOp::Max => {
+                if a.is_nan() || b.is_nan() {
+                    f64::NAN
+                } else {
+                    a.max(b)
+                }
+            }
+            BinaryOp::Min => {
+                if a.is_nan() || b.is_nan() {
+                    f64::NAN
+                } else {
+                    a.min(b)
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for UnaryOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl fmt::Display for BinaryOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+fn softplus(x: f64) -> f64 {
+    // log(1 + e^x) = max(x, 0) + log1p(e^-|x|): exact and overflow-free for any x.
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+fn relu(x: f64) -> f64 {
+    if x.is_nan() {
+        x
+    } else {
+        x.max(0.0)
+    }
+}
+
+fn min_zero(x: f64) -> f64 {
+    if x.is_nan() {
+        x
+    } else {
+        x.min(0.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paper_set_swaps_atanh_for_atan() {
+        assert_eq!(UnaryOp::PAPER.len(), 24);
+        assert!(UnaryOp::PAPER.contains(&UnaryOp::Atan));
+        assert!(!UnaryOp::PAPER.contains(&UnaryOp::Atanh));
+    }
+
+    #[test]
+    fn special_values() {
+        assert_eq!(UnaryOp::Sinc.eval(0.0), 1.0);
+        assert!((UnaryOp::Sinc.eval(1.0) - 1f64.sin()).abs() < 1e-15);
+        assert!(UnaryOp::Sqrt.eval(-1.0).is_nan());
+        assert!(UnaryOp::Atanh.eval(2.0).is_nan());
+        assert_eq!(UnaryOp::LogAbs.eval(-EPS), f64::NEG_INFINITY);
+        assert!((UnaryOp::Softplus.eval(1000.0) - 1000.0).abs() < 1e-12);
+        assert!(UnaryOp::Softplus.eval(-1000.0) >= 0.0);
+        assert_eq!(UnaryOp::Sigmoid.eval(-1000.0), 0.0);
+        assert!(BinaryOp::Max.eval(f64::NAN, 1.0).is_nan());
+        assert!((BinaryOp::Div.eval(1.0, 0.0) - 1.0 / EPS).abs() < 1e-9);
+    }
+}
