@@ -1,1 +1,198 @@
-fn main() {}
+//! `cargo xtask`: project automation (libtorch setup, the test command, reproductions).
+//!
+//! Every command is declared once, in [`Command`]. The xtask builds nothing of torch itself:
+//! it prepares libtorch and then calls cargo (or the `actfn` CLI) to do the work.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+
+mod libtorch;
+mod reproduce;
+
+/// Project automation for actfn.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Make libtorch 2.13.0 available to tch and print where it is.
+    ///
+    /// Without LIBTORCH or LIBTORCH_USE_PYTORCH set, assembles a CPU libtorch from the
+    /// PyTorch wheel (downloaded with pip) in the user cache and links
+    /// `target/libtorch` to it; `.cargo/config.toml` points LIBTORCH there.
+    Setup,
+    /// Set up libtorch, then run `cargo test --workspace` with the given arguments.
+    ///
+    /// `--workspace` is left out when the arguments select packages (`-p NAME`).
+    Test {
+        /// Arguments passed on to `cargo test` (e.g. `-p actfn-wrn -- --nocapture`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+    /// Reproduce the paper's Table 1: four searches on CIFAR-10, then their top functions
+    /// with ReLU and Swish trained from scratch on CIFAR-10 and CIFAR-100.
+    ReproduceTable1(ReproduceArgs),
+    /// Reproduce the paper's Table 2: repeated CIFAR-100 runs and t-tests.
+    ReproduceTable2(ReproduceArgs),
+    /// Reproduce the paper's Table 3: transfer to another network and data set versus a
+    /// search specialized to it.
+    ReproduceTable3(ReproduceArgs),
+}
+
+/// Options of the reproduce commands.
+#[derive(Debug, clap::Args)]
+struct ReproduceArgs {
+    /// `smoke` (minutes, for CI), `cpu` (a real small run on a CPU) or `paper` (the
+    /// paper's settings, for a CUDA machine) [default: paper with a GPU, cpu without].
+    #[arg(long)]
+    preset: Option<String>,
+    /// Remove this preset's earlier searches and final runs and start over.
+    #[arg(long)]
+    fresh: bool,
+    /// Functions given by hand, as NAME=EXPR (Table 2: best-s1, best-s2; Table 3:
+    /// transferred, specialized).
+    #[arg(long, num_args = 1..)]
+    functions: Vec<String>,
+    /// Where searches and final runs live [default: runs/].
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Where tables and figures are written [default: results/].
+    #[arg(long)]
+    results_dir: Option<PathBuf>,
+    /// Threads for libtorch [default: libtorch's choice].
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+impl ReproduceArgs {
+    fn options(self) -> reproduce::Options {
+        reproduce::Options {
+            preset: self.preset,
+            fresh: self.fresh,
+            functions: self.functions,
+            work_dir: self.work_dir,
+            results_dir: self.results_dir,
+            threads: self.threads,
+        }
+    }
+}
+
+/// The repository root (the parent of `xtask/`).
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the repository root")
+        .to_path_buf()
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let root = project_root();
+    match cli.command {
+        Command::Setup => {
+            let found = libtorch::setup(&root)?;
+            println!("{found}");
+            Ok(())
+        }
+        Command::Test { args } => {
+            let found = libtorch::setup(&root)?;
+            eprintln!("xtask: {found}");
+            cargo_test(&root, &args)
+        }
+        Command::ReproduceTable1(args) => {
+            libtorch::setup(&root)?;
+            reproduce::table1(&root, &args.options())
+        }
+        Command::ReproduceTable2(args) => {
+            libtorch::setup(&root)?;
+            reproduce::table2(&root, &args.options())
+        }
+        Command::ReproduceTable3(args) => {
+            libtorch::setup(&root)?;
+            reproduce::table3(&root, &args.options())
+        }
+    }
+}
+
+/// Runs `cargo test [--workspace] ARGS` in the repository root.
+fn cargo_test(root: &Path, args: &[OsString]) -> anyhow::Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = std::process::Command::new(&cargo);
+    cmd.current_dir(root).arg("test");
+    if !selects_packages(args) {
+        cmd.arg("--workspace");
+    }
+    cmd.args(args);
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {}", Path::new(&cargo).display()))?;
+    if !status.success() {
+        bail!("cargo test failed ({status})");
+    }
+    Ok(())
+}
+
+/// Whether the cargo arguments (before any `--`) already choose what to test.
+fn selects_packages(args: &[OsString]) -> bool {
+    args.iter()
+        .filter_map(|a| a.to_str())
+        .take_while(|a| *a != "--")
+        .any(|a| {
+            matches!(
+                a,
+                "-p" | "--package" | "--workspace" | "--all" | "--manifest-path"
+            ) || a.starts_with("--package=")
+                || a.starts_with("--manifest-path=")
+                || (a.starts_with("-p") && !a.starts_with("--"))
+        })
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn package_selection_is_detected() {
+        assert!(selects_packages(&args(&["-p", "actfn-wrn"])));
+        assert!(selects_packages(&args(&["-pactfn-wrn"])));
+        assert!(selects_packages(&args(&[
+            "--package=actfn-wrn",
+            "--release"
+        ])));
+        assert!(!selects_packages(&args(&["--release"])));
+        assert!(!selects_packages(&args(&["--", "-p"])));
+        assert!(!selects_packages(&[]));
+    }
+
+    #[test]
+    fn cli_parses() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["xtask", "test", "-p", "x", "--", "--nocapture"]).unwrap();
+        match cli.command {
+            Command::Test { args: a } => assert_eq!(a, args(&["-p", "x", "--", "--nocapture"])),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

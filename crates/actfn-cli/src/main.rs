@@ -7,7 +7,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod data_cmd;
 mod expr_cmd;
+mod figures;
+mod plot_cmd;
+mod report_cmd;
+mod search_cmd;
 mod stats_cmd;
 
 /// Discover, train and compare neural-network activation functions.
@@ -22,14 +27,26 @@ struct Cli {
 enum Command {
     /// Parse, print, evaluate, differentiate and enumerate activation expressions.
     Expr(expr_cmd::ExprArgs),
+    /// Fetch the CIFAR data sets into the data folder.
+    Data(data_cmd::DataArgs),
     /// Summary statistics and t-tests over files of numbers.
     Stats(stats_cmd::StatsArgs),
+    /// Draw activation functions (PNG or SVG), or a scatter of two CSV columns.
+    Plot(plot_cmd::PlotArgs),
+    /// Run or resume an activation-function search (exhaustive, random or evolution).
+    Search(search_cmd::SearchArgs),
+    /// Summarize a search directory: top functions, per-generation bests, counts.
+    Report(report_cmd::ReportArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Expr(args) => expr_cmd::run(args),
+        Command::Data(args) => data_cmd::run(args),
         Command::Stats(args) => stats_cmd::run(args),
+        Command::Plot(args) => plot_cmd::run(args),
+        Command::Search(args) => search_cmd::run(args),
+        Command::Report(args) => report_cmd::run(args),
     }
 }
 

@@ -6,6 +6,12 @@
 //! there pins the two together on a dense grid.
 
 use std::fmt;
+use std::str::FromStr;
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::ExprError;
 
 /// The epsilon of the paper's protected operations `log(|x + EPS|)` and
 /// `x1 / (x2 + EPS)`.
@@ -73,6 +79,18 @@ pub enum UnaryOp {
     Erf,
     /// `sinc(x) = sin(x) / x`, with `sinc(0) = 1` (unnormalised; not torch's `sin(pi x)/(pi x)`).
     Sinc,
+    /// Derivative helper, never in a search space: `sign(x)` in `{-1, 0, 1}`, with
+    /// `sign(0) = 0` (so `|x|' = 0` at 0, as in torch); NaN stays NaN.
+    Sign,
+    /// Derivative helper, never in a search space: the step `1` for `x > 0`, else `0`,
+    /// with `step(0) = 0` (so `relu'(0) = 0`, as in torch); NaN stays NaN.
+    Step,
+    /// Derivative helper, never in a search space: the plain reciprocal `1 / x`
+    /// (unprotected: infinite at 0).
+    Recip,
+    /// Derivative helper, never in a search space: `sinc'(x) = (cos(x) - sinc(x)) / x`,
+    /// with `sinc'(0) = 0`.
+    DSinc,
 }
 
 /// A binary operation `f(x1, x2)`.
@@ -93,7 +111,8 @@ pub enum BinaryOp {
 }
 
 impl UnaryOp {
-    /// Every unary op, `Atanh` included, in declaration order.
+    /// Every unary op a search space may use, `Atanh` included, in declaration order.
+    /// The derivative helpers ([`UnaryOp::AUX`]) are not in it.
     pub const ALL: [UnaryOp; 25] = [
         UnaryOp::Zero,
         UnaryOp::One,
@@ -151,6 +170,25 @@ impl UnaryOp {
         UnaryOp::Sinc,
     ];
 
+    /// The derivative helpers: ops that symbolic derivatives need but that are not part
+    /// of the paper's op set and may not appear in a [`crate::SearchSpace`].
+    pub const AUX: [UnaryOp; 4] = [UnaryOp::Sign, UnaryOp::Step, UnaryOp::Recip, UnaryOp::DSinc];
+
+    /// Every unary op, derivative helpers included: [`UnaryOp::ALL`] then [`UnaryOp::AUX`].
+    pub fn every() -> impl Iterator<Item = UnaryOp> {
+        UnaryOp::ALL.into_iter().chain(UnaryOp::AUX)
+    }
+
+    /// The op with this canonical [`name`](UnaryOp::name) (`"min0"`, `"logabs"`, ...).
+    pub fn from_name(name: &str) -> Option<UnaryOp> {
+        UnaryOp::every().find(|op| op.name() == name)
+    }
+
+    /// Whether this is a derivative helper ([`UnaryOp::AUX`]).
+    pub fn is_auxiliary(self) -> bool {
+        UnaryOp::AUX.contains(&self)
+    }
+
     /// The canonical name, used by the canonical printer and accepted by the parser as a
     /// function call: `relu(x)`, `min0(x)`, `gauss(x)`, `logabs(x)`, ...
     pub fn name(self) -> &'static str {
@@ -180,6 +218,10 @@ impl UnaryOp {
             UnaryOp::Sigmoid => "sigmoid",
             UnaryOp::Erf => "erf",
             UnaryOp::Sinc => "sinc",
+            UnaryOp::Sign => "sign",
+            UnaryOp::Step => "step",
+            UnaryOp::Recip => "recip",
+            UnaryOp::DSinc => "dsinc",
         }
     }
 
@@ -218,6 +260,32 @@ impl UnaryOp {
                     x.sin() / x
                 }
             }
+            UnaryOp::Sign => {
+                if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    x * 0.0 // 0 for ±0, NaN for NaN
+                }
+            }
+            UnaryOp::Step => {
+                if x > 0.0 {
+                    1.0
+                } else if x.is_nan() {
+                    x
+                } else {
+                    0.0
+                }
+            }
+            UnaryOp::Recip => 1.0 / x,
+            UnaryOp::DSinc => {
+                if x == 0.0 {
+                    0.0
+                } else {
+                    (x.cos() - x.sin() / x) / x
+                }
+            }
         }
     }
 
@@ -237,6 +305,11 @@ impl BinaryOp {
         BinaryOp::Max,
         BinaryOp::Min,
     ];
+
+    /// The op with this canonical [`name`](BinaryOp::name).
+    pub fn from_name(name: &str) -> Option<BinaryOp> {
+        BinaryOp::ALL.into_iter().find(|op| op.name() == name)
+    }
 
     /// The canonical name: `add`, `sub`, `mul`, `div`, `max`, `min`.
     pub fn name(self) -> &'static str {
@@ -286,6 +359,57 @@ impl fmt::Display for UnaryOp {
 impl fmt::Display for BinaryOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+impl FromStr for UnaryOp {
+    type Err = ExprError;
+
+    /// Reads a canonical name, as in `--unary-ops tanh,relu`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        UnaryOp::from_name(s.trim()).ok_or_else(|| ExprError::UnknownOp {
+            kind: "unary",
+            name: s.to_owned(),
+        })
+    }
+}
+
+impl FromStr for BinaryOp {
+    type Err = ExprError;
+
+    /// Reads a canonical name, as in `--binary-ops add,mul`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        BinaryOp::from_name(s.trim()).ok_or_else(|| ExprError::UnknownOp {
+            kind: "binary",
+            name: s.to_owned(),
+        })
+    }
+}
+
+/// Ops serialize as their canonical names, so configs read `["tanh", "relu"]`.
+impl Serialize for UnaryOp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for UnaryOp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(D::Error::custom)
+    }
+}
+
+impl Serialize for BinaryOp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for BinaryOp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(D::Error::custom)
     }
 }
 
@@ -342,5 +466,32 @@ mod tests {
         assert_eq!(UnaryOp::Sigmoid.eval(-1000.0), 0.0);
         assert!(BinaryOp::Max.eval(f64::NAN, 1.0).is_nan());
         assert!((BinaryOp::Div.eval(1.0, 0.0) - 1.0 / EPS).abs() < 1e-9);
+        assert_eq!(UnaryOp::Sign.eval(0.0), 0.0);
+        assert_eq!(UnaryOp::Sign.eval(-3.0), -1.0);
+        assert!(UnaryOp::Sign.eval(f64::NAN).is_nan());
+        assert_eq!(UnaryOp::Step.eval(0.0), 0.0);
+        assert_eq!(UnaryOp::Step.eval(2.0), 1.0);
+        assert_eq!(UnaryOp::DSinc.eval(0.0), 0.0);
+        assert_eq!(UnaryOp::Recip.eval(0.0), f64::INFINITY);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for op in UnaryOp::every() {
+            assert_eq!(UnaryOp::from_name(op.name()), Some(op));
+            assert_eq!(op.name().parse::<UnaryOp>().unwrap(), op);
+        }
+        for op in BinaryOp::ALL {
+            assert_eq!(op.name().parse::<BinaryOp>().unwrap(), op);
+        }
+        assert!(UnaryOp::AUX.iter().all(|op| !UnaryOp::ALL.contains(op)));
+        assert_eq!(
+            "foo".parse::<UnaryOp>().unwrap_err().to_string(),
+            "unknown unary op \"foo\""
+        );
+        let json = serde_json::to_string(&[UnaryOp::MinZero, UnaryOp::LogAbs]).unwrap();
+        assert_eq!(json, r#"["min0","logabs"]"#);
+        let back: Vec<UnaryOp> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, [UnaryOp::MinZero, UnaryOp::LogAbs]);
     }
 }

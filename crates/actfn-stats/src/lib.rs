@@ -12,7 +12,8 @@
 //! panicking or quietly returning `NaN`: non-finite values, too few samples and
 //! degenerate data (both groups constant) are errors that name the offending value.
 //! Values of any finite magnitude, from subnormals to `f64::MAX`, are handled without
-//! intermediate overflow.
+//! intermediate overflow or underflow; only a result that itself exceeds `f64::MAX` is
+//! an error ([`StatsError::Overflow`]).
 //!
 //! ```
 //! use actfn_stats::{student_t_test, welch_t_test, Summary};
@@ -35,13 +36,17 @@
 //! This crate knows nothing about neural networks or activation functions; it depends
 //! only on `statrs`, `serde` and `thiserror`.
 
+#![warn(missing_docs)]
+
 use std::fmt;
 
 mod summary;
 mod ttest;
 
 pub use summary::{mean, median, median_of_k, sample_sd, sample_variance, Summary};
-pub use ttest::{student_t_test, two_sided_p, welch_satterthwaite_df, welch_t_test, TTest};
+pub use ttest::{
+    student_t_test, two_sided_p, welch_satterthwaite_df, welch_t_test, TTest, LARGE_DF,
+};
 
 /// Which of the two samples of a two-sample test an error refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -99,7 +104,9 @@ pub enum StatsError {
     },
     /// Both samples of a t-test are constant, so the standard error is zero and the t
     /// statistic is undefined.
-    #[error("zero variance in both groups (each sample is constant): the t statistic is undefined")]
+    #[error(
+        "zero variance in both groups (each sample is constant): the t statistic is undefined"
+    )]
     ZeroVariance,
     /// `k` was zero in [`median_of_k`].
     #[error("k must be at least 1, got {k}")]
@@ -206,7 +213,10 @@ mod tests {
             got: 0,
         }
         .in_group(Group::A);
-        assert_eq!(e.to_string(), "too few samples in group a: need at least 2, got 0");
+        assert_eq!(
+            e.to_string(),
+            "too few samples in group a: need at least 2, got 0"
+        );
         assert_eq!(
             StatsError::ZeroVariance.in_group(Group::A),
             StatsError::ZeroVariance

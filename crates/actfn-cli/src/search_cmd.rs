@@ -1,0 +1,317 @@
+//! `actfn search`: run, or resume, an activation-function search into a directory of
+//! durable records.
+//!
+//! The task decides what evaluating a candidate means. [`TaskConfig`] is what is stored in
+//! the search's `config.ron`; [`make_evaluator`] builds its evaluator, on a fresh start and
+//! on resume alike. A new task (CIFAR training) adds a [`TaskKind`] value, a
+//! [`TaskConfig`] variant with its options, and a match arm in each of
+//! [`task_config`] and [`make_evaluator`].
+
+use std::path::PathBuf;
+
+use actfn_evo::{
+    create_dir, open_dir, run_search, EvolutionConfig, Evaluator, Event, FitConfig,
+    FitEvaluator, FitnessMetric, SearchConfig, StoredConfig, Strategy,
+};
+use actfn_expr::{BinaryOp, Expr, SearchSpace, UnaryOp};
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+/// Arguments of `actfn search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Continue the search stored in DIR (every other option comes from DIR/config.ron).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["task", "strategy", "out", "seed", "target"])]
+    pub resume: Option<PathBuf>,
+    /// What evaluating a candidate means.
+    #[arg(long, value_enum, required_unless_present = "resume")]
+    pub task: Option<TaskKind>,
+    /// The function to fit (task `fit`), e.g. `mul(sigmoid(x), erf(x))`.
+    #[arg(long, value_name = "EXPR")]
+    pub target: Option<String>,
+    /// The search strategy.
+    #[arg(long, value_enum, required_unless_present = "resume")]
+    pub strategy: Option<StrategyKind>,
+    /// Evolution's fitness: softmax of negative validation loss, or of validation accuracy.
+    #[arg(long, value_enum, default_value_t = FitnessKind::Loss)]
+    pub fitness: FitnessKind,
+    /// Depth d of the search space S_d [default: 1 for exhaustive, 2 otherwise].
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// Unary ops of the space, comma-separated names [default: the paper's 24].
+    #[arg(long, value_delimiter = ',', value_name = "OPS")]
+    pub unary: Vec<String>,
+    /// Binary ops of the space, comma-separated names [default: all 6].
+    #[arg(long, value_delimiter = ',', value_name = "OPS")]
+    pub binary: Vec<String>,
+    /// Candidates per generation (the exhaustive search's batch size).
+    #[arg(long, default_value_t = 50)]
+    pub population: usize,
+    /// Evolution: elites carried over to the next generation.
+    #[arg(long, default_value_t = 5)]
+    pub elites: usize,
+    /// Evolution: fresh random functions per generation.
+    #[arg(long = "random", default_value_t = 10, value_name = "M")]
+    pub random: usize,
+    /// Generations of the random search and of evolution.
+    #[arg(long, default_value_t = 10)]
+    pub generations: usize,
+    /// Task fit: grid points in [-5, 5].
+    #[arg(long, default_value_t = 1000)]
+    pub grid_points: usize,
+    /// Number of best functions to report.
+    #[arg(long, default_value_t = 3)]
+    pub top: usize,
+    /// Keep the paper's behaviour: a duplicate or degenerate draw keeps its place
+    /// (reusing a record, or with the worst fitness) instead of being replaced.
+    #[arg(long)]
+    pub paper_exact: bool,
+    /// At most this many redraws for one place.
+    #[arg(long, default_value_t = 100)]
+    pub max_redraws: usize,
+    /// Seed of all randomness of the search (and the training seed).
+    #[arg(long, required_unless_present = "resume")]
+    pub seed: Option<u64>,
+    /// The search directory (created; an existing one with the same configuration is
+    /// continued).
+    #[arg(long, value_name = "DIR", required_unless_present = "resume")]
+    pub out: Option<PathBuf>,
+    /// Task fit: per-candidate time limit in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub eval_timeout_ms: Option<u64>,
+    /// Task fit: artificial time per evaluation in milliseconds (for tests).
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub eval_delay_ms: u64,
+}
+
+/// The tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TaskKind {
+    /// Fit a target function on a grid (cheap; for tests and experiments).
+    Fit,
+}
+
+/// The strategies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StrategyKind {
+    /// Every member of the space, in batches of --population.
+    Exhaustive,
+    /// --population x --generations random members.
+    Random,
+    /// Evolution with --population, --elites, --random, --generations, --fitness.
+    Evolution,
+}
+
+/// The fitness metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FitnessKind {
+    /// Softmax of the negative validation loss.
+    Loss,
+    /// Softmax of the validation accuracy.
+    Accuracy,
+}
+
+/// A task's configuration, as stored in `config.ron`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TaskConfig {
+    /// Fit a target function.
+    Fit(FitConfig),
+}
+
+/// The search directory's stored configuration.
+pub type Stored = StoredConfig<TaskConfig>;
+
+/// Builds the evaluator of a task: the one place that knows every task.
+pub fn make_evaluator(task: &TaskConfig) -> anyhow::Result<Box<dyn Evaluator>> {
+    match task {
+        TaskConfig::Fit(config) => Ok(Box::new(FitEvaluator::new(config.clone())?)),
+    }
+}
+
+/// The task configuration from the command line.
+pub fn task_config(args: &SearchArgs) -> anyhow::Result<TaskConfig> {
+    match args.task {
+        Some(TaskKind::Fit) => {
+            let Some(text) = &args.target else {
+                bail!("task fit needs --target EXPR");
+            };
+            let target: Expr = text
+                .parse()
+                .with_context(|| format!("--target `{text}`"))?;
+            Ok(TaskConfig::Fit(FitConfig {
+                grid_points: args.grid_points,
+                delay_ms: args.eval_delay_ms,
+                timeout_ms: args.eval_timeout_ms,
+                ..FitConfig::new(target)
+            }))
+        }
+        None => bail!("--task is required"),
+    }
+}
+
+/// The search configuration from the command line.
+pub fn search_config(args: &SearchArgs) -> anyhow::Result<SearchConfig> {
+    let Some(kind) = args.strategy else {
+        bail!("--strategy is required");
+    };
+    let Some(seed) = args.seed else {
+        bail!("--seed is required");
+    };
+    let depth = args.depth.unwrap_or(match kind {
+        StrategyKind::Exhaustive => 1,
+        _ => 2,
+    });
+    let space = if args.unary.is_empty() && args.binary.is_empty() {
+        SearchSpace::paper(depth)
+    } else {
+        let unary = if args.unary.is_empty() {
+            UnaryOp::PAPER.to_vec()
+        } else {
+            args.unary
+                .iter()
+                .map(|n| unary_op(n))
+                .collect::<anyhow::Result<_>>()?
+        };
+        let binary = if args.binary.is_empty() {
+            BinaryOp::ALL.to_vec()
+        } else {
+            args.binary
+                .iter()
+                .map(|n| binary_op(n))
+                .collect::<anyhow::Result<_>>()?
+        };
+        SearchSpace::new(depth, unary, binary)?
+    };
+    let strategy = match kind {
+        StrategyKind::Exhaustive => Strategy::Exhaustive {
+            batch: args.population,
+        },
+        StrategyKind::Random => Strategy::Random {
+            population: args.population,
+            generations: args.generations,
+        },
+        StrategyKind::Evolution => Strategy::Evolution(EvolutionConfig {
+            population: args.population,
+            elites: args.elites,
+            random: args.random,
+            generations: args.generations,
+            fitness: match args.fitness {
+                FitnessKind::Loss => FitnessMetric::Loss,
+                FitnessKind::Accuracy => FitnessMetric::Accuracy,
+            },
+        }),
+    };
+    let config = SearchConfig {
+        top_k: args.top,
+        replace_wasted: !args.paper_exact,
+        max_redraws: args.max_redraws,
+        ..SearchConfig::new(strategy, seed, space)
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+fn unary_op(name: &str) -> anyhow::Result<UnaryOp> {
+    let name = name.trim();
+    UnaryOp::ALL
+        .into_iter()
+        .find(|op| op.name() == name)
+        .with_context(|| format!("unknown unary op `{name}`"))
+}
+
+fn binary_op(name: &str) -> anyhow::Result<BinaryOp> {
+    let name = name.trim();
+    BinaryOp::ALL
+        .into_iter()
+        .find(|op| op.name() == name)
+        .with_context(|| format!("unknown binary op `{name}`"))
+}
+
+/// Runs `actfn search`.
+pub fn run(args: SearchArgs) -> anyhow::Result<()> {
+    let (dir, stored, mut journal, mut evaluator) = match &args.resume {
+        Some(dir) => {
+            let (stored, journal): (Stored, _) = open_dir(dir)
+                .with_context(|| format!("cannot resume the search in {}", dir.display()))?;
+            let evaluator = make_evaluator(&stored.task)?;
+            stored.check_evaluator(evaluator.as_ref())?;
+            (dir.clone(), stored, journal, evaluator)
+        }
+        None => {
+            let dir = args.out.clone().context("--out DIR is required")?;
+            let task = task_config(&args)?;
+            let search = search_config(&args)?;
+            let evaluator = make_evaluator(&task)?;
+            let stored = Stored {
+                search,
+                task,
+                config_hash: evaluator.config_hash(),
+            };
+            let journal = create_dir(&dir, &stored)?;
+            (dir, stored, journal, evaluator)
+        }
+    };
+    for warning in journal.warnings() {
+        eprintln!("actfn: warning: {warning}");
+    }
+    let resumed = journal.records().len();
+    let progress = Progress::new();
+    let outcome = run_search(&stored.search, &mut journal, evaluator.as_mut(), &mut |event| {
+        progress.on(&event)
+    })?;
+    progress.finish();
+    let summary = &outcome.summary;
+    if resumed > 0 {
+        println!(
+            "resumed {}: {resumed} records were already there",
+            dir.display()
+        );
+    }
+    crate::report_cmd::print_text(&dir, summary);
+    Ok(())
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal): one bar per
+/// generation, counting the trainings.
+struct Progress {
+    bar: ProgressBar,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        let bar = ProgressBar::new(0);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{msg} [{bar:30}] {pos}/{len} trained ({elapsed}, eta {eta})",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        Progress { bar }
+    }
+
+    fn on(&self, event: &Event<'_>) {
+        match event {
+            Event::Generation {
+                generation,
+                generations,
+                to_train,
+                ..
+            } => {
+                self.bar.set_length(*to_train as u64);
+                self.bar.set_position(0);
+                self.bar
+                    .set_message(format!("generation {}/{}", generation + 1, generations));
+            }
+            Event::Recorded(record) => {
+                if record.trained() {
+                    self.bar.inc(1);
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}

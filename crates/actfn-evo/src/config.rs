@@ -1,0 +1,263 @@
+//! The search configuration: strategy, seed, search space and the no-waste policy, and
+//! the form in which it is stored beside the records (`config.ron`).
+
+use actfn_expr::SearchSpace;
+use serde::{Deserialize, Serialize};
+
+use crate::EvoError;
+
+/// Which validation metric the evolution's fitness is the softmax of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FitnessMetric {
+    /// Softmax of the negative validation loss (the paper's better strategy).
+    Loss,
+    /// Softmax of the validation accuracy.
+    Accuracy,
+}
+
+/// The evolution strategy's parameters (paper, section 4.2.3: 50, 5, 10, 10).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvolutionConfig {
+    /// Population size N.
+    pub population: usize,
+    /// E: the best E functions of a generation (by the fitness metric) are carried over.
+    pub elites: usize,
+    /// M: fresh random functions in every new generation.
+    pub random: usize,
+    /// Number of generations, the random generation 0 included.
+    pub generations: usize,
+    /// The fitness metric.
+    pub fitness: FitnessMetric,
+}
+
+/// A search strategy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Strategy {
+    /// Every member of the search space, in enumeration order, in generations of `batch`.
+    Exhaustive {
+        /// Candidates handed to the evaluator at once.
+        batch: usize,
+    },
+    /// `population * generations` random members of the space.
+    Random {
+        /// Candidates per generation.
+        population: usize,
+        /// Number of generations.
+        generations: usize,
+    },
+    /// Evolution: elites, fresh random functions and children by selection, crossover and
+    /// mutation.
+    Evolution(EvolutionConfig),
+}
+
+impl Strategy {
+    /// The paper's evolution: N = 50, E = 5, M = 10, 10 generations.
+    pub fn paper_evolution(fitness: FitnessMetric) -> Strategy {
+        Strategy::Evolution(EvolutionConfig {
+            population: 50,
+            elites: 5,
+            random: 10,
+            generations: 10,
+            fitness,
+        })
+    }
+
+    /// The paper's random search: 500 functions in 10 generations of 50.
+    pub fn paper_random() -> Strategy {
+        Strategy::Random {
+            population: 50,
+            generations: 10,
+        }
+    }
+}
+
+/// Everything that determines a search, apart from the evaluator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchConfig {
+    /// The strategy.
+    pub strategy: Strategy,
+    /// The seed of all randomness of the search; also the training seed of every candidate.
+    pub seed: u64,
+    /// The search space candidates are drawn from.
+    pub space: SearchSpace,
+    /// How many functions the search returns (paper: 3).
+    pub top_k: usize,
+    /// Replace a degenerate or duplicate draw by a fresh one (a new random member, or a
+    /// new child), so every generation trains distinct, non-degenerate candidates. `false`
+    /// keeps the paper's exact behaviour: the draw keeps its place, with the duplicated
+    /// record's metrics, or with the worst fitness if degenerate; it is never trained.
+    pub replace_wasted: bool,
+    /// At most this many redraws per place; the last draw then keeps the place.
+    pub max_redraws: usize,
+}
+
+impl SearchConfig {
+    /// A configuration with the defaults: top 3, waste replaced, at most 100 redraws.
+    pub fn new(strategy: Strategy, seed: u64, space: SearchSpace) -> SearchConfig {
+        SearchConfig {
+            strategy,
+            seed,
+            space,
+            top_k: 3,
+            replace_wasted: true,
+            max_redraws: 100,
+        }
+    }
+
+    /// The evaluation seed of every candidate.
+    pub fn eval_seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Checks the parameters fit together.
+    pub fn validate(&self) -> Result<(), EvoError> {
+        let bad = |m: String| Err(EvoError::InvalidConfig(m));
+        match &self.strategy {
+            Strategy::Exhaustive { batch } => {
+                if *batch == 0 {
+                    return bad("the exhaustive batch must be at least 1".into());
+                }
+                // Refuse spaces that cannot be enumerated in any reasonable time.
+                if self.space.size().bits() > 32 {
+                    return bad(format!(
+                        "exhaustive search of a space of {} functions is not feasible",
+                        self.space.size()
+                    ));
+                }
+            }
+            Strategy::Random { population, .. } => {
+                if *population == 0 {
+                    return bad("the population must be at least 1".into());
+                }
+            }
+            Strategy::Evolution(e) => {
+                if e.population == 0 {
+                    return bad("the population must be at least 1".into());
+                }
+                if e.elites + e.random > e.population {
+                    return bad(format!(
+                        "elites ({}) + random ({}) exceed the population ({})",
+                        e.elites, e.random, e.population
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of generations the search has.
+    pub fn generations(&self) -> usize {
+        match &self.strategy {
+            Strategy::Exhaustive { batch } => {
+                let digits = self.space.size().to_u64_digits();
+                let size = match digits.as_slice() {
+                    [] => 0,
+                    [d] => usize::try_from(*d).unwrap_or(usize::MAX),
+                    _ => usize::MAX,
+                };
+                size.div_ceil(*batch)
+            }
+            Strategy::Random { generations, .. } => *generations,
+            Strategy::Evolution(e) => e.generations,
+        }
+    }
+}
+
+/// The content of `config.ron`: the search configuration, the task (evaluator)
+/// configuration `T` the caller defines, and the evaluator's configuration hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredConfig<T> {
+    /// The search.
+    pub search: SearchConfig,
+    /// The task, as the caller (the CLI) defines it; it rebuilds the evaluator on resume.
+    pub task: T,
+    /// [`Evaluator::config_hash`](crate::Evaluator::config_hash) of the task's evaluator.
+    pub config_hash: String,
+}
+
+/// The fields in which two serialized values differ, as `path: a -> b`.
+pub(crate) fn differences(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
+    fn walk(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+        use serde_json::Value;
+        match (a, b) {
+            (Value::Object(ma), Value::Object(mb)) => {
+                let mut keys: Vec<&String> = ma.keys().chain(mb.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                for k in keys {
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    match (ma.get(k), mb.get(k)) {
+                        (Some(x), Some(y)) => walk(&p, x, y, out),
+                        (x, y) => out.push(format!("{p}: {} -> {}", show(x), show(y))),
+                    }
+                }
+            }
+            (Value::Array(va), Value::Array(vb)) if va.len() == vb.len() => {
+                for (i, (x, y)) in va.iter().zip(vb).enumerate() {
+                    walk(&format!("{path}[{i}]"), x, y, out);
+                }
+            }
+            _ if a != b => out.push(format!("{path}: {a} -> {b}")),
+            _ => {}
+        }
+    }
+    fn show(v: Option<&serde_json::Value>) -> String {
+        v.map_or_else(|| "(absent)".to_string(), |v| v.to_string())
+    }
+    let mut out = Vec::new();
+    walk("", a, b, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validates() {
+        let space = SearchSpace::paper(2);
+        let ok = SearchConfig::new(Strategy::paper_evolution(FitnessMetric::Loss), 1, space.clone());
+        ok.validate().unwrap();
+        assert_eq!(ok.generations(), 10);
+        let mut bad = ok.clone();
+        bad.strategy = Strategy::Evolution(EvolutionConfig {
+            population: 10,
+            elites: 5,
+            random: 6,
+            generations: 3,
+            fitness: FitnessMetric::Loss,
+        });
+        assert!(bad.validate().unwrap_err().to_string().contains("exceed"));
+        let s2 = SearchConfig::new(Strategy::Exhaustive { batch: 50 }, 1, space);
+        assert!(s2.validate().is_err());
+        let s1 = SearchConfig::new(Strategy::Exhaustive { batch: 50 }, 1, SearchSpace::paper(1));
+        s1.validate().unwrap();
+        assert_eq!(s1.generations(), 3456usize.div_ceil(50));
+    }
+
+    #[test]
+    fn round_trips_through_ron_and_names_differences() {
+        let c = SearchConfig::new(Strategy::paper_evolution(FitnessMetric::Accuracy), 7, SearchSpace::paper(2));
+        let text = ron::ser::to_string_pretty(&c, ron::ser::PrettyConfig::default()).unwrap();
+        let back: SearchConfig = ron::from_str(&text).unwrap();
+        assert_eq!(back, c);
+        let mut d = c.clone();
+        d.seed = 8;
+        d.strategy = Strategy::paper_evolution(FitnessMetric::Loss);
+        let diff = differences(
+            &serde_json::to_value(&c).unwrap(),
+            &serde_json::to_value(&d).unwrap(),
+        );
+        assert_eq!(
+            diff,
+            vec![
+                "seed: 7 -> 8".to_string(),
+                "strategy.Evolution.fitness: \"Accuracy\" -> \"Loss\"".to_string()
+            ]
+        );
+    }
+}

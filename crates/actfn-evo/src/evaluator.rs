@@ -1,0 +1,219 @@
+//! The seam between the search and training: an [`Evaluator`] scores a whole generation
+//! and reports each candidate's [`Evaluation`] as soon as it is done.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use actfn_expr::Expr;
+use serde::{Deserialize, Serialize};
+
+use crate::EvoError;
+
+/// One job for an evaluator: a candidate activation function and the seed its training
+/// must use (initialisation, data order, dropout).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// The candidate activation function.
+    pub expr: Expr,
+    /// The training seed.
+    pub seed: u64,
+}
+
+/// How an evaluation ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    /// Trained to the end with finite validation metrics.
+    Ok,
+    /// Training produced non-finite values (NaN loss, an asymptote hit).
+    Diverged {
+        /// What diverged, for the record.
+        reason: String,
+    },
+    /// The evaluation could not be completed (a panic, a time-out, an error inside the
+    /// candidate's training).
+    Failed {
+        /// Why, for the record.
+        reason: String,
+    },
+}
+
+/// The outcome of evaluating one candidate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Validation accuracy in `[0, 1]`.
+    pub val_acc: f64,
+    /// Validation loss (lower is better).
+    pub val_loss: f64,
+    /// How it ended. Only [`Status::Ok`] evaluations take part in fitness and top-k.
+    pub status: Status,
+    /// Epochs actually run.
+    pub epochs: u32,
+    /// Wall-clock seconds spent.
+    pub seconds: f64,
+}
+
+impl Evaluation {
+    /// A failed evaluation (no metrics).
+    pub fn failed(reason: impl Into<String>, seconds: f64) -> Evaluation {
+        Evaluation {
+            val_acc: f64::NAN,
+            val_loss: f64::NAN,
+            status: Status::Failed {
+                reason: reason.into(),
+            },
+            epochs: 0,
+            seconds,
+        }
+    }
+
+    /// The evaluation with an `Ok` status downgraded to `Diverged` when a metric is not
+    /// finite, so that a NaN never reaches fitness or top-k.
+    pub fn sanitized(mut self) -> Evaluation {
+        if self.status == Status::Ok {
+            if !self.val_loss.is_finite() {
+                self.status = Status::Diverged {
+                    reason: format!("non-finite validation loss {}", self.val_loss),
+                };
+            } else if !self.val_acc.is_finite() {
+                self.status = Status::Diverged {
+                    reason: format!("non-finite validation accuracy {}", self.val_acc),
+                };
+            }
+        }
+        self
+    }
+}
+
+/// Evaluates candidates: trains a network with each activation function (or, for tests
+/// and cheap experiments, scores it some other way) and reports validation metrics.
+///
+/// The search hands over a whole generation at once, so an implementation may evaluate
+/// candidates in parallel, on several devices or on a cluster, in any order. It must call
+/// `sink(i, evaluation)` exactly once for each `batch[i]`, as soon as that evaluation is
+/// finished: the search writes the record durably before `sink` returns, so a killed
+/// search loses only the evaluations still in flight. If `sink` returns an error (the
+/// record could not be written), the evaluator must stop and return that error.
+///
+/// A candidate-level failure (diverged training, an error while training this one
+/// candidate, a time-out) is reported through `sink` with a non-`Ok` [`Status`]; only a
+/// failure that makes every further evaluation pointless (data missing, device lost)
+/// is returned as `Err`, which stops the search without recording the unreported
+/// candidates. The search also guards against a panicking evaluator (the unreported
+/// candidates are retried one at a time and a panicking one is recorded as failed) and
+/// against NaN metrics ([`Evaluation::sanitized`]). Time-outs need the evaluator's help:
+/// [`guarded`] runs one evaluation with a time limit.
+///
+/// The trait is object-safe; the search takes `&mut dyn Evaluator`.
+pub trait Evaluator {
+    /// A stable hash of everything besides the candidate and its seed that determines an
+    /// evaluation's outcome (task, data, training schedule, evaluator version). Stored in
+    /// the search configuration and in every record; a resumed search refuses records
+    /// with another hash.
+    fn config_hash(&self) -> String;
+
+    /// Evaluates `batch`, reporting each result through `sink` as described above.
+    fn evaluate(
+        &mut self,
+        batch: &[Candidate],
+        sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
+    ) -> Result<(), EvoError>;
+}
+
+impl<E: Evaluator + ?Sized> Evaluator for Box<E> {
+    fn config_hash(&self) -> String {
+        (**self).config_hash()
+    }
+
+    fn evaluate(
+        &mut self,
+        batch: &[Candidate],
+        sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
+    ) -> Result<(), EvoError> {
+        (**self).evaluate(batch, sink)
+    }
+}
+
+/// Runs one evaluation with the guards every evaluator wants: a panic becomes
+/// [`Status::Failed`], non-finite metrics become [`Status::Diverged`], and with a
+/// `timeout`, running past it becomes `Failed` ("timed out").
+///
+/// With a timeout the evaluation runs on its own thread; a timed-out thread cannot be
+/// killed, so it is left to finish in the background and its result is discarded.
+pub fn guarded<F>(timeout: Option<Duration>, f: F) -> Evaluation
+where
+    F: FnOnce() -> Evaluation + Send + 'static,
+{
+    let start = Instant::now();
+    let run = move || match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(evaluation) => evaluation.sanitized(),
+        Err(payload) => Evaluation::failed(
+            format!("panicked: {}", panic_message(payload.as_ref())),
+            start.elapsed().as_secs_f64(),
+        ),
+    };
+    let Some(limit) = timeout else {
+        return run();
+    };
+    let (tx, rx) = mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("actfn-eval".into())
+        .spawn(move || {
+            let _ = tx.send(run());
+        });
+    if let Err(err) = spawned {
+        return Evaluation::failed(format!("cannot start an evaluation thread: {err}"), 0.0);
+    }
+    match rx.recv_timeout(limit) {
+        Ok(evaluation) => evaluation,
+        Err(_) => Evaluation::failed(
+            format!("timed out after {:.3} s", limit.as_secs_f64()),
+            start.elapsed().as_secs_f64(),
+        ),
+    }
+}
+
+/// The message of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(acc: f64, loss: f64) -> Evaluation {
+        Evaluation {
+            val_acc: acc,
+            val_loss: loss,
+            status: Status::Ok,
+            epochs: 1,
+            seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn guards_panics_nans_and_timeouts() {
+        let e = guarded(None, || panic!("boom"));
+        assert!(matches!(e.status, Status::Failed { ref reason } if reason.contains("boom")));
+        let e = guarded(None, || ok(0.5, f64::NAN));
+        assert!(matches!(e.status, Status::Diverged { .. }));
+        let e = guarded(None, || ok(f64::INFINITY, 1.0));
+        assert!(matches!(e.status, Status::Diverged { .. }));
+        let e = guarded(Some(Duration::from_millis(20)), || {
+            std::thread::sleep(Duration::from_millis(500));
+            ok(1.0, 0.0)
+        });
+        assert!(matches!(e.status, Status::Failed { ref reason } if reason.contains("timed out")));
+        let e = guarded(Some(Duration::from_secs(5)), || ok(0.25, 2.0));
+        assert_eq!(e, ok(0.25, 2.0));
+        let e = guarded(Some(Duration::from_secs(5)), || panic!("{}", String::from("late")));
+        assert!(matches!(e.status, Status::Failed { ref reason } if reason.contains("late")));
+    }
+}

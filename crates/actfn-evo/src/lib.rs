@@ -1,0 +1,57 @@
+//! Evolutionary search for activation functions (Bingham, Macke and Miikkulainen,
+//! GECCO 2020): the mutation and crossover operators, softmax fitness and
+//! fitness-proportional selection, the exhaustive, random and evolution strategies, and
+//! a durable, resumable record of every evaluation.
+//!
+//! The search never knows what training is: it hands whole generations to an
+//! [`Evaluator`] and records each [`Evaluation`] as soon as it is reported. A cheap
+//! built-in evaluator, [`FitEvaluator`], scores a candidate by how well it fits a target
+//! function; the WRN trainer lives in `actfn-wrn`.
+//!
+//! **Invariants.** Generation `g`'s candidates are a pure function of the search
+//! configuration and the records of generations `< g` (all randomness of `g` comes from a
+//! ChaCha8 stream keyed by `(seed, g)`), so resuming a killed search replays its records,
+//! re-plans the current generation and evaluates only what has no record yet. A
+//! candidate functionally equal to one already evaluated, or degenerate, is never trained.
+//!
+//! This crate is pure: no torch, no clap.
+
+pub mod config;
+pub mod error;
+pub mod evaluator;
+pub mod fit;
+pub mod operators;
+pub mod record;
+pub mod search;
+pub mod summary;
+
+pub use config::{EvolutionConfig, FitnessMetric, SearchConfig, StoredConfig, Strategy};
+pub use error::EvoError;
+pub use evaluator::{guarded, Candidate, Evaluation, Evaluator, Status};
+pub use fit::{FitConfig, FitEvaluator};
+pub use operators::{crossover, mutate, select, softmax_fitness};
+pub use record::{write_csv, Journal, Origin, Record, RecordId, RecordStatus};
+pub use search::{
+    create_dir, open_dir, read_dir, run_search, Event, SearchOutcome, CONFIG_FILE, RECORDS_FILE,
+};
+pub use summary::{summarize, GenerationStats, Summary, TopEntry};
+
+/// A stable 64-bit FNV-1a hash, for configuration hashes that must not change between
+/// Rust versions or platforms (unlike `std`'s `DefaultHasher`).
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stable_hash_is_fnv1a() {
+        assert_eq!(super::stable_hash(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(super::stable_hash(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+}

@@ -1,0 +1,158 @@
+//! Benchmark of one training step (forward in train mode, cross-entropy, backward, SGD
+//! update) of a WRN on random data: median seconds per step and the process's peak
+//! resident memory.
+//!
+//! The peak (`VmHWM` in `/proc/self/status`) is the whole process's high-water mark, so
+//! compare configurations each measured in a fresh process (`actfn bench step` measures
+//! one configuration per invocation).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actfn_expr::Expr;
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, ModuleT};
+use tch::{Device, Kind, Reduction, Tensor};
+
+use crate::activation::{Activation, ActivationMode};
+use crate::error::Result;
+use crate::model::{parameter_count, wrn, WrnConfig};
+use crate::train::Sgd;
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct StepBenchConfig {
+    /// The activation.
+    pub activation: Expr,
+    /// How its gradient is computed.
+    pub mode: ActivationMode,
+    /// The network.
+    pub model: WrnConfig,
+    /// Images per step.
+    pub batch_size: i64,
+    /// Measured steps (after the warm-up).
+    pub steps: usize,
+    /// Unmeasured steps first.
+    pub warmup: usize,
+    /// libtorch threads; `None` leaves the default.
+    pub threads: Option<usize>,
+    /// Device; `None` picks CUDA when available.
+    pub device: Option<Device>,
+}
+
+/// What was measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepBench {
+    /// The activation, printed canonically.
+    pub activation: String,
+    /// `autograd` or `symbolic`.
+    pub mode: String,
+    /// Whether the activation ran as ReLU's fast path.
+    pub relu_fast_path: bool,
+    /// WRN depth.
+    pub depth: i64,
+    /// WRN width.
+    pub width: i64,
+    /// Batch size.
+    pub batch_size: i64,
+    /// libtorch intra-op threads in use.
+    pub threads: i64,
+    /// Trainable parameters.
+    pub parameters: i64,
+    /// Measured steps.
+    pub steps: usize,
+    /// Median seconds per step.
+    pub median_seconds: f64,
+    /// Fastest step.
+    pub min_seconds: f64,
+    /// Slowest step.
+    pub max_seconds: f64,
+    /// Peak resident memory of the process in bytes (`VmHWM`), where the OS reports it.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// The process's peak resident set size in bytes, from `/proc/self/status` (Linux).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Measures training steps of `config.model` with `config.activation` on random data.
+pub fn bench_step(config: &StepBenchConfig) -> Result<StepBench> {
+    if let Some(t) = config.threads {
+        tch::set_num_threads(t as i32);
+    }
+    let device = config.device.unwrap_or_else(Device::cuda_if_available);
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(device);
+    let act = Arc::new(Activation::new(&config.activation, config.mode));
+    let net = wrn(&vs.root(), &config.model, &act)?;
+    let mut sgd = Sgd::new(&vs, 0.9, true, 5e-4);
+    let x = Tensor::f_randn([config.batch_size, 3, 32, 32], (Kind::Float, device))?;
+    let y = Tensor::f_randint(config.model.classes, [config.batch_size], (Kind::Int64, device))?;
+    let mut times = Vec::with_capacity(config.steps);
+    for i in 0..config.warmup + config.steps {
+        let start = Instant::now();
+        let logits = net.forward_t(&x, true);
+        let loss = logits.f_cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.0)?;
+        sgd.zero_grad();
+        loss.f_backward()?;
+        sgd.step(0.01)?;
+        // Wait for the device: reading a value synchronises.
+        let _ = loss.f_double_value(&[])?;
+        if i >= config.warmup {
+            times.push(start.elapsed().as_secs_f64());
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let median = match times.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => times[n / 2],
+        n => 0.5 * (times[n / 2 - 1] + times[n / 2]),
+    };
+    Ok(StepBench {
+        activation: config.activation.to_string(),
+        mode: config.mode.to_string(),
+        relu_fast_path: act.is_relu(),
+        depth: config.model.depth,
+        width: config.model.width,
+        batch_size: config.batch_size,
+        threads: tch::get_num_threads() as i64,
+        parameters: parameter_count(&vs),
+        steps: times.len(),
+        median_seconds: median,
+        min_seconds: times.first().copied().unwrap_or(f64::NAN),
+        max_seconds: times.last().copied().unwrap_or(f64::NAN),
+        peak_rss_bytes: peak_rss_bytes(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actfn_expr::UnaryOp;
+
+    #[test]
+    fn measures_a_tiny_step() {
+        let config = StepBenchConfig {
+            activation: Expr::unary(UnaryOp::Tanh, Expr::X),
+            mode: ActivationMode::SymbolicGrad,
+            model: WrnConfig::new(10, 1, 10),
+            batch_size: 4,
+            steps: 3,
+            warmup: 1,
+            threads: None,
+            device: Some(Device::Cpu),
+        };
+        let b = bench_step(&config).unwrap();
+        assert_eq!(b.steps, 3);
+        assert!(b.median_seconds > 0.0 && b.min_seconds <= b.max_seconds);
+        assert!(!b.relu_fast_path);
+        assert_eq!(b.parameters, 77_850);
+        if cfg!(target_os = "linux") {
+            assert!(b.peak_rss_bytes.unwrap() > 10_000_000);
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! Wide residual networks WRN-d-k (Zagoruyko and Komodakis, 2016) with a pluggable
+//! activation: every ReLU of the reference network is the candidate activation.
+//!
+//! The layout and initialisation follow the reference PyTorch implementation
+//! (`WideResNet` of xternalz/WideResNet-pytorch, which the paper's code descends from):
+//! a 3x3 convolution to 16 channels, three groups of `n = (d - 4) / 6` pre-activation basic
+//! blocks of widths `16k`, `32k`, `64k` with strides 1, 2, 2, then batch norm, activation,
+//! global average pooling and a linear layer. A block is
+//! `BN -> act -> conv3x3 -> BN -> act -> dropout -> conv3x3`, plus the input (or, where
+//! the channel count changes, a 1x1 convolution of the first activation's output).
+//! Convolutions have no bias and are initialised `N(0, 2 / (k * k * c_out))`; batch norm
+//! starts at weight 1, bias 0; the linear layer has PyTorch's default weight
+//! initialisation and bias 0.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, ModuleT};
+use tch::Tensor;
+
+use crate::activation::Activation;
+use crate::error::WrnError;
+
+/// The shape of a WRN-d-k.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WrnConfig {
+    /// Depth `d = 6n + 4`.
+    pub depth: i64,
+    /// Widening factor `k`.
+    pub width: i64,
+    /// Number of classes.
+    pub classes: i64,
+    /// Dropout probability between the two convolutions of a block (0.3 in the paper).
+    pub dropout: f64,
+}
+
+impl WrnConfig {
+    /// WRN-`depth`-`width` for `classes` classes with the paper's dropout 0.3.
+    pub fn new(depth: i64, width: i64, classes: i64) -> WrnConfig {
+        WrnConfig {
+            depth,
+            width,
+            classes,
+            dropout: 0.3,
+        }
+    }
+
+    /// Blocks per group, `n = (d - 4) / 6`, or an error naming the depth.
+    pub fn blocks_per_group(&self) -> Result<i64, WrnError> {
+        if self.depth < 10 || (self.depth - 4) % 6 != 0 {
+            return Err(WrnError::InvalidModel(format!(
+                "depth {} is not 6n + 4 with n >= 1 (10, 16, 22, 28, 40, ...)",
+                self.depth
+            )));
+        }
+        if self.width < 1 {
+            return Err(WrnError::InvalidModel(format!(
+                "width {} is not a positive integer",
+                self.width
+            )));
+        }
+        if self.classes < 1 {
+            return Err(WrnError::InvalidModel(format!(
+                "class count {} is not positive",
+                self.classes
+            )));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(WrnError::InvalidModel(format!(
+                "dropout {} is not in [0, 1)",
+                self.dropout
+            )));
+        }
+        Ok((self.depth - 4) / 6)
+    }
+
+    /// The channel widths of the three groups: `16k`, `32k`, `64k`.
+    pub fn widths(&self) -> [i64; 3] {
+        [16 * self.width, 32 * self.width, 64 * self.width]
+    }
+}
+
+fn conv(p: nn::Path, c_in: i64, c_out: i64, ksize: i64, stride: i64) -> nn::Conv2D {
+    let std = (2.0 / (ksize * ksize * c_out) as f64).sqrt();
+    let cfg = nn::ConvConfig {
+        stride,
+        padding: ksize / 2,
+        bias: false,
+        ws_init: nn::Init::Randn { mean: 0.0, stdev: std },
+        ..Default::default()
+    };
+    nn::conv2d(p, c_in, c_out, ksize, cfg)
+}
+
+fn batch_norm(p: nn::Path, channels: i64) -> nn::BatchNorm {
+    let cfg = nn::BatchNormConfig {
+        ws_init: nn::Init::Const(1.0),
+        bs_init: nn::Init::Const(0.0),
+        ..Default::default()
+    };
+    nn::batch_norm2d(p, channels, cfg)
+}
+
+fn linear(p: nn::Path, c_in: i64, c_out: i64) -> nn::Linear {
+    let bound = 1.0 / (c_in as f64).sqrt();
+    let cfg = nn::LinearConfig {
+        ws_init: nn::Init::Uniform {
+            lo: -bound,
+            up: bound,
+        },
+        bs_init: Some(nn::Init::Const(0.0)),
+        bias: true,
+    };
+    nn::linear(p, c_in, c_out, cfg)
+}
+
+/// Applies the activation to a fresh tensor, turning a libtorch error into a panic with
+/// its message (a `ModuleT` cannot return errors; the trainer catches panics).
+fn activate(act: &Activation, x: Tensor, dropout: f64, train: bool) -> Tensor {
+    match act.f_forward_consume_dropout(x, dropout, train) {
+        Ok(y) => y,
+        Err(err) => panic!("activation {} failed: {err}", act.expr()),
+    }
+}
+
+/// A pre-activation basic block from `c_in` to `c_out` channels.
+pub fn block(
+    p: nn::Path,
+    c_in: i64,
+    c_out: i64,
+    stride: i64,
+    dropout: f64,
+    act: Arc<Activation>,
+) -> impl ModuleT {
+    let bn1 = batch_norm(&p / "bn1", c_in);
+    let conv1 = conv(&p / "conv1", c_in, c_out, 3, stride);
+    let bn2 = batch_norm(&p / "bn2", c_out);
+    let conv2 = conv(&p / "conv2", c_out, c_out, 3, 1);
+    let shortcut = (c_in != c_out).then(|| conv(&p / "shortcut", c_in, c_out, 1, stride));
+    nn::func_t(move |xs, train| {
+        let o = activate(&act, xs.apply_t(&bn1, train), 0.0, train);
+        let h = o.apply(&conv1).apply_t(&bn2, train);
+        let mut y = activate(&act, h, dropout, train).apply(&conv2);
+        // The convolution does not keep its output for backward: add in place.
+        match &shortcut {
+            None => y += xs,
+            Some(sc) => y += o.apply(sc),
+        }
+        y
+    })
+}
+
+/// A group of `n` blocks, the first changing width and stride.
+pub fn group(
+    p: nn::Path,
+    c_in: i64,
+    c_out: i64,
+    stride: i64,
+    n: i64,
+    dropout: f64,
+    act: &Arc<Activation>,
+) -> impl ModuleT {
+    let mut layer = nn::seq_t().add(block(&p / "0", c_in, c_out, stride, dropout, act.clone()));
+    for i in 1..n {
+        layer = layer.add(block(
+            &p / i.to_string().as_str(),
+            c_out,
+            c_out,
+            1,
+            dropout,
+            act.clone(),
+        ));
+    }
+    layer
+}
+
+/// WRN-d-k for 32x32 RGB images, returning logits `[N, classes]`.
+pub fn wrn(
+    p: &nn::Path,
+    cfg: &WrnConfig,
+    act: &Arc<Activation>,
+) -> Result<impl ModuleT, WrnError> {
+    let n = cfg.blocks_per_group()?;
+    let [w1, w2, w3] = cfg.widths();
+    let conv0 = conv(p / "conv", 3, 16, 3, 1);
+    let group1 = group(p / "group1", 16, w1, 1, n, cfg.dropout, act);
+    let group2 = group(p / "group2", w1, w2, 2, n, cfg.dropout, act);
+    let group3 = group(p / "group3", w2, w3, 2, n, cfg.dropout, act);
+    let bn = batch_norm(p / "bn", w3);
+    let fc = linear(p / "fc", w3, cfg.classes);
+    let act = act.clone();
+    Ok(nn::func_t(move |xs, train| {
+        let h = xs
+            .apply(&conv0)
+            .apply_t(&group1, train)
+            .apply_t(&group2, train)
+            .apply_t(&group3, train)
+            .apply_t(&bn, train);
+        activate(&act, h, 0.0, train)
+            .adaptive_avg_pool2d([1, 1])
+            .flat_view()
+            .apply(&fc)
+    }))
+}
+
+/// Number of trainable parameters in a var store (batch-norm running statistics are
+/// buffers, not parameters).
+pub fn parameter_count(vs: &nn::VarStore) -> i64 {
+    vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
+}
+
+/// The trainable parameter count of WRN-d-k, computed without building it.
+pub fn expected_parameter_count(cfg: &WrnConfig) -> Result<i64, WrnError> {
+    let n = cfg.blocks_per_group()?;
+    let conv = |c_in: i64, c_out: i64, k: i64| c_in * c_out * k * k;
+    let bn = |c: i64| 2 * c;
+    let mut total = conv(3, 16, 3);
+    let mut c_in = 16;
+    for c_out in cfg.widths() {
+        for i in 0..n {
+            let c = if i == 0 { c_in } else { c_out };
+            total += bn(c) + conv(c, c_out, 3) + bn(c_out) + conv(c_out, c_out, 3);
+            if c != c_out {
+                total += conv(c, c_out, 1);
+            }
+        }
+        c_in = c_out;
+    }
+    Ok(total + bn(c_in) + c_in * cfg.classes + cfg.classes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{nn::VarStore, Device, Kind};
+
+    fn count(depth: i64, width: i64, classes: i64) -> i64 {
+        let vs = VarStore::new(Device::Cpu);
+        let act = Arc::new(Activation::relu());
+        let _net = wrn(&vs.root(), &WrnConfig::new(depth, width, classes), &act).unwrap();
+        parameter_count(&vs)
+    }
+
+    #[test]
+    fn wrn_28_10_has_the_reference_parameter_count() {
+        assert_eq!(count(28, 10, 10), 36_479_194);
+    }
+
+    #[test]
+    fn wrn_40_4_has_the_reference_parameter_count() {
+        assert_eq!(count(40, 4, 10), 8_949_210);
+    }
+
+    #[test]
+    fn closed_form_count_matches_built_models() {
+        for (d, k, c) in [(10, 1, 10), (16, 4, 100), (28, 10, 10), (40, 4, 10), (22, 2, 100)] {
+            let cfg = WrnConfig::new(d, k, c);
+            let expected = expected_parameter_count(&cfg).unwrap();
+            if d * k <= 64 {
+                assert_eq!(count(d, k, c), expected, "WRN-{d}-{k}");
+            }
+        }
+        assert_eq!(
+            expected_parameter_count(&WrnConfig::new(28, 10, 10)).unwrap(),
+            36_479_194
+        );
+    }
+
+    #[test]
+    fn rejects_depths_that_are_not_6n_plus_4() {
+        for d in [0, 4, 9, 11, 29] {
+            let err = WrnConfig::new(d, 1, 10).blocks_per_group().unwrap_err();
+            assert!(err.to_string().contains(&format!("depth {d}")), "{err}");
+        }
+    }
+
+    #[test]
+    fn forward_shapes_and_initialisation() {
+        tch::manual_seed(0);
+        let vs = VarStore::new(Device::Cpu);
+        let act = Arc::new(Activation::relu());
+        let net = wrn(&vs.root(), &WrnConfig::new(10, 1, 7), &act).unwrap();
+        let x = Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu));
+        assert_eq!(net.forward_t(&x, true).size(), [4, 7]);
+        assert_eq!(tch::no_grad(|| net.forward_t(&x, false)).size(), [4, 7]);
+        let vars = vs.variables();
+        let w = &vars["group1.0.bn1.weight"];
+        assert_eq!(w.min().double_value(&[]), 1.0);
+        assert_eq!(vars["fc.bias"].abs().max().double_value(&[]), 0.0);
+        // conv: std sqrt(2 / (9 * 16)) ~ 0.118 over 16 * 16 * 9 weights.
+        let std = vars["group1.0.conv2.weight"].std(true).double_value(&[]);
+        assert!((std - (2.0f64 / 144.0).sqrt()).abs() < 0.01, "{std}");
+        assert!(vars.contains_key("group2.0.shortcut.weight"));
+        assert!(!vars.contains_key("group1.0.shortcut.weight"));
+    }
+}

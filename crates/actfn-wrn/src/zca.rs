@@ -1,0 +1,365 @@
+//! Featurewise centring and ZCA whitening, fitted on the training split and cached on disk.
+//!
+//! As Keras' `ImageDataGenerator(featurewise_center=True, zca_whitening=True)`, which the
+//! paper's TensorFlow setup most likely used: pixels are scaled to `[0, 1]`, the per-feature
+//! mean over the 3072 features is subtracted, and with `Σ = XᵀX / N = U diag(λ) Uᵀ` the
+//! whitening matrix is `W = U diag(1 / sqrt(λ + ε)) Uᵀ`; an image `x` becomes `(x - μ) W`.
+//! ε defaults to Keras' `zca_epsilon`, 1e-6 ([`KERAS_ZCA_EPSILON`]). Σ is accumulated and
+//! decomposed (`linalg_eigh`) in f64; μ and W are then kept and applied in f32.
+//!
+//! A fit over 45,000 images takes a while on a CPU, so [`Whitening::fit_cached`] stores it in
+//! `<cache_dir>/whitening-<hash>.safetensors`, keyed by a SHA-256 of the training images
+//! and the configuration.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tch::{Device, Kind, Tensor};
+
+use crate::data::{Dataset, IMAGE_BYTES, IMAGE_SHAPE};
+use crate::error::{Result, WrnError};
+
+/// Keras' default `zca_epsilon`, for pixels scaled to `[0, 1]`.
+pub const KERAS_ZCA_EPSILON: f64 = 1e-6;
+
+/// Rows handled at once when fitting and applying (keeps f64 copies small).
+const CHUNK: i64 = 4096;
+
+/// Which preprocessing to fit on the training split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreprocessConfig {
+    /// Subtract the per-feature training mean.
+    pub center: bool,
+    /// ZCA-whiten (after centring, when `center`).
+    pub zca: bool,
+    /// ε added to the covariance eigenvalues; pixels are in `[0, 1]`.
+    pub zca_epsilon: f64,
+}
+
+impl Default for PreprocessConfig {
+    /// The paper's preprocessing: featurewise centring and ZCA with Keras' ε = 1e-6.
+    fn default() -> Self {
+        PreprocessConfig {
+            center: true,
+            zca: true,
+            zca_epsilon: KERAS_ZCA_EPSILON,
+        }
+    }
+}
+
+/// A fitted preprocessing: `x -> (x / 255 - mean) W`, with W = I when ZCA is off.
+#[derive(Debug)]
+pub struct Whitening {
+    mean: Tensor,
+    matrix: Option<Tensor>,
+}
+
+impl Whitening {
+    /// Fits `config` on the images of `train`.
+    pub fn fit(train: &Dataset, config: &PreprocessConfig) -> Result<Self> {
+        fit_matrix(&flat_images(train), 1.0 / 255.0, config)
+    }
+
+    /// As [`Whitening::fit`], but read from `cache_dir` when this fit was made before, and
+    /// stored there otherwise. Centring alone is cheap and is never cached.
+    pub fn fit_cached(
+        train: &Dataset,
+        config: &PreprocessConfig,
+        cache_dir: &Path,
+    ) -> Result<Self> {
+        if !config.zca {
+            return Self::fit(train, config);
+        }
+        cached(cache_dir, &cache_key(train, config), || {
+            Self::fit(train, config)
+        })
+    }
+
+    /// The feature mean subtracted, f32 `[D]` (zeros without centring).
+    pub fn mean(&self) -> &Tensor {
+        &self.mean
+    }
+
+    /// The whitening matrix, f32 `[D, D]`, if ZCA is on.
+    pub fn matrix(&self) -> Option<&Tensor> {
+        self.matrix.as_ref()
+    }
+
+    /// Preprocesses `data`: f32 `[N, 3, 32, 32]` on the CPU.
+    pub fn apply(&self, data: &Dataset) -> Result<Tensor> {
+        let n = data.len() as i64;
+        let flat = self.apply_matrix(&flat_images(data), 1.0 / 255.0)?;
+        Ok(flat.view([n, IMAGE_SHAPE[0], IMAGE_SHAPE[1], IMAGE_SHAPE[2]]))
+    }
+
+    /// Preprocesses rows of features `x` (`[N, D]`, any numeric kind) times `scale`.
+    pub fn apply_matrix(&self, x: &Tensor, scale: f64) -> Result<Tensor> {
+        let (n, d) = matrix_dims(x)?;
+        if d != self.mean.size()[0] {
+            return Err(WrnError::Shape(format!(
+                "{d} features, but the preprocessing was fitted on {}",
+                self.mean.size()[0]
+            )));
+        }
+        let out = Tensor::f_empty([n, d], (Kind::Float, Device::Cpu))?;
+        for start in (0..n).step_by(CHUNK as usize) {
+            let len = CHUNK.min(n - start);
+            let rows = x.f_narrow(0, start, len)?.f_to_kind(Kind::Float)? * scale - &self.mean;
+            let rows = match &self.matrix {
+                Some(w) => rows.f_matmul(w)?,
+                None => rows,
+            };
+            out.f_narrow(0, start, len)?.f_copy_(&rows)?;
+        }
+        Ok(out)
+    }
+
+    fn save(&self, path: &Path, key: &[u8; 32]) -> Result<()> {
+        let key = Tensor::from_slice(key);
+        let mut named = vec![("mean", &self.mean), ("key", &key)];
+        if let Some(w) = &self.matrix {
+            named.push(("zca", w));
+        }
+        // Written under another name and renamed: a crash leaves no half-written cache.
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        Tensor::write_safetensors(&named, &tmp)?;
+        std::fs::rename(&tmp, path).map_err(WrnError::io(path))
+    }
+
+    /// The cached fit at `path` if it is there, readable and made for `key`.
+    fn load(path: &Path, key: &[u8; 32]) -> Option<Self> {
+        let tensors = Tensor::read_safetensors(path).ok()?;
+        let get = |name: &str| tensors.iter().find(|(n, _)| n == name).map(|(_, t)| t);
+        let stored = get("key")?;
+        let mut stored_key = [0u8; 32];
+        stored.f_copy_data(&mut stored_key, 32).ok()?;
+        if &stored_key != key {
+            return None;
+        }
+        Some(Whitening {
+            mean: get("mean")?.shallow_clone(),
+            matrix: Some(get("zca")?.shallow_clone()),
+        })
+    }
+}
+
+/// The fit stored in `cache_dir` under `key`, else `fit()`, then stored there.
+fn cached(
+    cache_dir: &Path,
+    key: &[u8; 32],
+    fit: impl FnOnce() -> Result<Whitening>,
+) -> Result<Whitening> {
+    let path = cache_path(cache_dir, key);
+    if let Some(found) = Whitening::load(&path, key) {
+        return Ok(found);
+    }
+    let fitted = fit()?;
+    std::fs::create_dir_all(cache_dir).map_err(WrnError::io(cache_dir))?;
+    fitted.save(&path, key)?;
+    Ok(fitted)
+}
+
+/// The images of `data` as a u8 tensor `[N, 3072]`.
+fn flat_images(data: &Dataset) -> Tensor {
+    Tensor::from_slice(&data.images).view([data.len() as i64, IMAGE_BYTES as i64])
+}
+
+fn matrix_dims(x: &Tensor) -> Result<(i64, i64)> {
+    match x.size()[..] {
+        [n, d] if d > 0 => Ok((n, d)),
+        ref other => Err(WrnError::Shape(format!(
+            "expected [rows, features], got {other:?}"
+        ))),
+    }
+}
+
+/// Fits on rows of features `x` (`[N, D]`, any numeric kind) times `scale`.
+pub fn fit_matrix(x: &Tensor, scale: f64, config: &PreprocessConfig) -> Result<Whitening> {
+    let (n, d) = matrix_dims(x)?;
+    if n == 0 {
+        return Err(WrnError::Preprocess("cannot fit on 0 images".into()));
+    }
+    let f64_rows = |start: i64, len: i64| -> Result<Tensor> {
+        Ok(x.f_narrow(0, start, len)?.f_to_kind(Kind::Double)? * scale)
+    };
+    let mut mean = Tensor::f_zeros([d], (Kind::Double, Device::Cpu))?;
+    if config.center {
+        for start in (0..n).step_by(CHUNK as usize) {
+            let len = CHUNK.min(n - start);
+            mean += f64_rows(start, len)?.f_sum_dim_intlist(0, false, Kind::Double)?;
+        }
+        mean /= n as f64;
+    }
+    let matrix = if config.zca {
+        if !(config.zca_epsilon >= 0.0 && config.zca_epsilon.is_finite()) {
+            return Err(WrnError::Preprocess(format!(
+                "zca epsilon {} must be finite and at least 0",
+                config.zca_epsilon
+            )));
+        }
+        let mut cov = Tensor::f_zeros([d, d], (Kind::Double, Device::Cpu))?;
+        for start in (0..n).step_by(CHUNK as usize) {
+            let len = CHUNK.min(n - start);
+            let rows = f64_rows(start, len)? - &mean;
+            cov += rows.f_tr()?.f_matmul(&rows)?;
+        }
+        cov /= n as f64;
+        let (eigenvalues, eigenvectors) = cov.f_linalg_eigh("L")?;
+        // Round-off can leave tiny negative eigenvalues: clamp them to 0.
+        let scale = (eigenvalues.f_clamp_min(0.0)? + config.zca_epsilon).f_rsqrt()?;
+        let w = (&eigenvectors * scale.f_unsqueeze(0)?).f_matmul(&eigenvectors.f_tr()?)?;
+        Some(w.f_to_kind(Kind::Float)?)
+    } else {
+        None
+    };
+    Ok(Whitening {
+        mean: mean.f_to_kind(Kind::Float)?,
+        matrix,
+    })
+}
+
+/// SHA-256 of the configuration and the training images: names a cached fit.
+pub fn cache_key(train: &Dataset, config: &PreprocessConfig) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"actfn whitening v1\0");
+    h.update([config.center as u8, config.zca as u8]);
+    h.update(config.zca_epsilon.to_le_bytes());
+    h.update((train.len() as u64).to_le_bytes());
+    h.update(&train.images);
+    h.finalize().into()
+}
+
+fn cache_path(cache_dir: &Path, key: &[u8; 32]) -> PathBuf {
+    let hex: String = key[..8].iter().map(|b| format!("{b:02x}")).collect();
+    cache_dir.join(format!("whitening-{hex}.safetensors"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{synthetic, Cifar};
+
+    /// Correlated Gaussian rows: `[n, d]` f64 with a random mixing matrix.
+    fn correlated(n: i64, d: i64) -> Tensor {
+        tch::manual_seed(7);
+        let z = Tensor::randn([n, d], (Kind::Double, Device::Cpu));
+        let mix = Tensor::randn([d, d], (Kind::Double, Device::Cpu));
+        z.matmul(&mix) + 3.0
+    }
+
+    fn covariance(y: &Tensor) -> Tensor {
+        let y = y.to_kind(Kind::Double);
+        let yc = &y - y.mean_dim(0, true, Kind::Double);
+        yc.tr().matmul(&yc) / y.size()[0] as f64
+    }
+
+    fn max_abs(t: &Tensor) -> f64 {
+        t.abs().max().double_value(&[])
+    }
+
+    #[test]
+    fn whitened_data_has_identity_covariance() {
+        let (n, d) = (5000, 24);
+        let x = correlated(n, d);
+        let config = PreprocessConfig {
+            zca_epsilon: 0.0,
+            ..PreprocessConfig::default()
+        };
+        let w = fit_matrix(&x, 1.0, &config).unwrap();
+        let y = w.apply_matrix(&x, 1.0).unwrap();
+        let cov = covariance(&y);
+        let eye = Tensor::eye(d, (Kind::Double, Device::Cpu));
+        assert!(
+            max_abs(&(&cov - &eye)) < 1e-3,
+            "{}",
+            max_abs(&(&cov - &eye))
+        );
+        assert!(max_abs(&y.mean_dim(0, false, Kind::Double)) < 1e-4);
+        // ZCA, unlike PCA whitening, is symmetric.
+        let m = w.matrix().unwrap();
+        assert!(max_abs(&(m - m.tr())) < 1e-4);
+    }
+
+    #[test]
+    fn epsilon_shrinks_low_variance_directions() {
+        let x = correlated(2000, 8);
+        let strong = PreprocessConfig {
+            zca_epsilon: 1e3,
+            ..PreprocessConfig::default()
+        };
+        let y = fit_matrix(&x, 1.0, &strong)
+            .unwrap()
+            .apply_matrix(&x, 1.0)
+            .unwrap();
+        let var = covariance(&y).diag(0);
+        assert!(var.max().double_value(&[]) < 0.9, "{var}");
+    }
+
+    #[test]
+    fn centring_only_and_errors() {
+        let x = correlated(100, 5);
+        let config = PreprocessConfig {
+            zca: false,
+            ..PreprocessConfig::default()
+        };
+        let w = fit_matrix(&x, 2.0, &config).unwrap();
+        assert!(w.matrix().is_none());
+        let y = w.apply_matrix(&x, 2.0).unwrap();
+        assert!(max_abs(&y.mean_dim(0, false, Kind::Double)) < 1e-4);
+        let err = w.apply_matrix(&correlated(3, 4), 1.0).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "bad tensor: 4 features, but the preprocessing was fitted on 5"
+        );
+        let bad = PreprocessConfig {
+            zca_epsilon: -1.0,
+            ..PreprocessConfig::default()
+        };
+        let err = fit_matrix(&x, 1.0, &bad).unwrap_err();
+        assert!(err.to_string().contains("zca epsilon -1"), "{err}");
+    }
+
+    #[test]
+    fn fits_are_cached_on_disk() {
+        let tmp = tempfile::tempdir().unwrap();
+        let x = correlated(300, 6);
+        let config = PreprocessConfig::default();
+        let key = [7u8; 32];
+        let first = cached(tmp.path(), &key, || fit_matrix(&x, 1.0, &config)).unwrap();
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+        let second = cached(tmp.path(), &key, || panic!("not read from the cache")).unwrap();
+        assert!(first.matrix().unwrap().equal(second.matrix().unwrap()));
+        assert!(first.mean().equal(second.mean()));
+        // A file under the same name but made for another key is not used.
+        let other = [8u8; 32];
+        std::fs::rename(cache_path(tmp.path(), &key), cache_path(tmp.path(), &other)).unwrap();
+        let refit = cached(tmp.path(), &other, || fit_matrix(&x, 2.0, &config)).unwrap();
+        assert!(!refit.mean().equal(first.mean()));
+    }
+
+    #[test]
+    fn images_are_centred_and_shaped() {
+        let tmp = tempfile::tempdir().unwrap();
+        synthetic::write_dir(Cifar::Cifar10, 3, tmp.path());
+        let data = crate::data::load(Cifar::Cifar10, tmp.path()).unwrap();
+        let config = PreprocessConfig {
+            zca: false,
+            ..PreprocessConfig::default()
+        };
+        let w = Whitening::fit_cached(&data.train, &config, &tmp.path().join("cache")).unwrap();
+        let y = w.apply(&data.train).unwrap();
+        assert_eq!(y.size(), vec![data.train.len() as i64, 3, 32, 32]);
+        assert_eq!(y.kind(), Kind::Float);
+        assert!(max_abs(&y.mean_dim(0, false, Kind::Double)) < 1e-5);
+        let px = data.train.image(4)[1024 + 33] as f64 / 255.0;
+        let mean = w.mean().double_value(&[1024 + 33]);
+        assert!((y.double_value(&[4, 1, 1, 1]) - (px - mean)).abs() < 1e-6);
+        let key = cache_key(&data.train, &PreprocessConfig::default());
+        let other = PreprocessConfig {
+            zca_epsilon: 0.2,
+            ..PreprocessConfig::default()
+        };
+        assert_ne!(cache_key(&data.train, &other), key);
+    }
+}
