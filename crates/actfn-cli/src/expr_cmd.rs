@@ -101,7 +101,7 @@ struct PointsArgs {
         long,
         required = true,
         value_delimiter = ',',
-        allow_negative_numbers = true
+        allow_hyphen_values = true
     )]
     at: Vec<f64>,
 }

@@ -7,13 +7,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench_cmd;
 mod data_cmd;
 mod expr_cmd;
 mod figures;
+mod model_cmd;
 mod plot_cmd;
 mod report_cmd;
 mod search_cmd;
 mod stats_cmd;
+mod train_cmd;
 
 /// Discover, train and compare neural-network activation functions.
 #[derive(Debug, Parser)]
@@ -37,6 +40,12 @@ enum Command {
     Search(search_cmd::SearchArgs),
     /// Summarize a search directory: top functions, per-generation bests, counts.
     Report(report_cmd::ReportArgs),
+    /// Facts about WRN-d-k networks: shape and parameter count.
+    Model(model_cmd::ModelArgs),
+    /// Train a WRN with one activation on CIFAR-10/100; report validation and test accuracy.
+    Train(train_cmd::TrainArgs),
+    /// Time a training step of a WRN with an activation, and its peak memory.
+    Bench(bench_cmd::BenchArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -47,6 +56,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plot(args) => plot_cmd::run(args),
         Command::Search(args) => search_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
+        Command::Model(args) => model_cmd::run(args),
+        Command::Train(args) => train_cmd::run(args),
+        Command::Bench(args) => bench_cmd::run(args),
     }
 }
 

@@ -10,8 +10,8 @@
 use std::path::PathBuf;
 
 use actfn_evo::{
-    create_dir, open_dir, run_search, EvolutionConfig, Evaluator, Event, FitConfig,
-    FitEvaluator, FitnessMetric, SearchConfig, StoredConfig, Strategy,
+    create_dir, open_dir, run_search, Evaluator, Event, EvolutionConfig, FitConfig, FitEvaluator,
+    FitnessMetric, SearchConfig, StoredConfig, Strategy,
 };
 use actfn_expr::{BinaryOp, Expr, SearchSpace, UnaryOp};
 use anyhow::{bail, Context};
@@ -137,9 +137,7 @@ pub fn task_config(args: &SearchArgs) -> anyhow::Result<TaskConfig> {
             let Some(text) = &args.target else {
                 bail!("task fit needs --target EXPR");
             };
-            let target: Expr = text
-                .parse()
-                .with_context(|| format!("--target `{text}`"))?;
+            let target: Expr = text.parse().with_context(|| format!("--target `{text}`"))?;
             Ok(TaskConfig::Fit(FitConfig {
                 grid_points: args.grid_points,
                 delay_ms: args.eval_delay_ms,
@@ -258,9 +256,12 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     }
     let resumed = journal.records().len();
     let progress = Progress::new();
-    let outcome = run_search(&stored.search, &mut journal, evaluator.as_mut(), &mut |event| {
-        progress.on(&event)
-    })?;
+    let outcome = run_search(
+        &stored.search,
+        &mut journal,
+        evaluator.as_mut(),
+        &mut |event| progress.on(&event),
+    )?;
     progress.finish();
     let summary = &outcome.summary;
     if resumed > 0 {

@@ -220,7 +220,11 @@ mod tests {
     #[test]
     fn validates() {
         let space = SearchSpace::paper(2);
-        let ok = SearchConfig::new(Strategy::paper_evolution(FitnessMetric::Loss), 1, space.clone());
+        let ok = SearchConfig::new(
+            Strategy::paper_evolution(FitnessMetric::Loss),
+            1,
+            space.clone(),
+        );
         ok.validate().unwrap();
         assert_eq!(ok.generations(), 10);
         let mut bad = ok.clone();
@@ -241,7 +245,11 @@ mod tests {
 
     #[test]
     fn round_trips_through_ron_and_names_differences() {
-        let c = SearchConfig::new(Strategy::paper_evolution(FitnessMetric::Accuracy), 7, SearchSpace::paper(2));
+        let c = SearchConfig::new(
+            Strategy::paper_evolution(FitnessMetric::Accuracy),
+            7,
+            SearchSpace::paper(2),
+        );
         let text = ron::ser::to_string_pretty(&c, ron::ser::PrettyConfig::default()).unwrap();
         let back: SearchConfig = ron::from_str(&text).unwrap();
         assert_eq!(back, c);

@@ -8,13 +8,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum EvoError {
     /// A file or directory operation failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        /// The underlying error (in the message, so not also a `source`).
+        error: std::io::Error,
     },
     /// A complete line of a records file is not a record.
     #[error("{}: line {line}: corrupt record: {message}", path.display())]
@@ -79,17 +78,17 @@ pub enum EvoError {
     /// The evaluator could not go on (data missing, device lost, ...). Nothing is recorded
     /// for the candidates it did not report; a resumed search evaluates them again.
     #[error("evaluator error: {0}")]
-    Evaluator(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Evaluator(Box<dyn std::error::Error + Send + Sync>),
     /// A record or configuration could not be serialized.
     #[error("cannot serialize: {0}")]
     Serialize(String),
 }
 
 impl EvoError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> EvoError {
+    pub(crate) fn io(path: impl Into<PathBuf>, error: std::io::Error) -> EvoError {
         EvoError::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 }

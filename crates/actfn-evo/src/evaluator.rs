@@ -104,7 +104,9 @@ impl Evaluation {
 /// against NaN metrics ([`Evaluation::sanitized`]). Time-outs need the evaluator's help:
 /// [`guarded`] runs one evaluation with a time limit.
 ///
-/// The trait is object-safe; the search takes `&mut dyn Evaluator`.
+/// `sink` is not `Send`: an evaluator that trains on several threads, devices or
+/// machines calls it from the thread that called `evaluate`, as results arrive (through a
+/// channel, say). The trait is object-safe; the search takes `&mut dyn Evaluator`.
 pub trait Evaluator {
     /// A stable hash of everything besides the candidate and its seed that determines an
     /// evaluation's outcome (task, data, training schedule, evaluator version). Stored in
@@ -213,7 +215,9 @@ mod tests {
         assert!(matches!(e.status, Status::Failed { ref reason } if reason.contains("timed out")));
         let e = guarded(Some(Duration::from_secs(5)), || ok(0.25, 2.0));
         assert_eq!(e, ok(0.25, 2.0));
-        let e = guarded(Some(Duration::from_secs(5)), || panic!("{}", String::from("late")));
+        let e = guarded(Some(Duration::from_secs(5)), || {
+            panic!("{}", String::from("late"))
+        });
         assert!(matches!(e.status, Status::Failed { ref reason } if reason.contains("late")));
     }
 }

@@ -87,7 +87,7 @@ impl FitEvaluator {
                 config.lo, config.hi
             )));
         }
-        if !(config.tolerance >= 0.0) {
+        if config.tolerance.is_nan() || config.tolerance < 0.0 {
             return Err(invalid(format!(
                 "tolerance must be non-negative, got {}",
                 config.tolerance
@@ -106,10 +106,7 @@ impl FitEvaluator {
             .collect();
         let ys: Vec<f64> = xs.iter().map(|&x| config.target.eval(x)).collect();
         if let Some(i) = ys.iter().position(|y| !y.is_finite()) {
-            return Err(invalid(format!(
-                "it is {} at x = {}",
-                ys[i], xs[i]
-            )));
+            return Err(invalid(format!("it is {} at x = {}", ys[i], xs[i])));
         }
         let grid = Arc::new(Grid {
             xs,
@@ -289,6 +286,8 @@ mod tests {
         })
         .unwrap();
         assert_eq!(got.len(), 1);
-        assert!(matches!(got[0].1.status, Status::Failed { ref reason } if reason.contains("timed out")));
+        assert!(
+            matches!(got[0].1.status, Status::Failed { ref reason } if reason.contains("timed out"))
+        );
     }
 }

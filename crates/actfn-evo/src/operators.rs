@@ -222,7 +222,10 @@ mod tests {
         assert_eq!(p[1], 0.0);
         assert!((p[0] + p[4] - 1.0).abs() < 1e-15 && p[0] > p[4]);
         // Only failures: uniform.
-        assert_eq!(softmax_fitness(&[None, None, Some(f64::INFINITY), None]), vec![0.25; 4]);
+        assert_eq!(
+            softmax_fitness(&[None, None, Some(f64::INFINITY), None]),
+            vec![0.25; 4]
+        );
         assert!(softmax_fitness(&[]).is_empty());
         // Huge accuracies-like scores do not overflow either.
         let p = softmax_fitness(&[Some(1e300), Some(1e300)]);
@@ -255,7 +258,8 @@ mod tests {
         let e = space.sample(&mut rng);
         assert_eq!(mutate(&e, &space, &mut rng), e);
         // With a second binary op, only the root can change.
-        let space = SearchSpace::new(1, vec![UnaryOp::Sin], vec![BinaryOp::Add, BinaryOp::Mul]).unwrap();
+        let space =
+            SearchSpace::new(1, vec![UnaryOp::Sin], vec![BinaryOp::Add, BinaryOp::Mul]).unwrap();
         let m = mutate(&e, &space, &mut rng);
         assert!(matches!(m, Expr::Binary(BinaryOp::Mul, _, _)));
     }
@@ -279,7 +283,10 @@ mod tests {
             }] += 1;
         }
         for c in counts {
-            assert!((c as f64 / n as f64 - 1.0 / 3.0).abs() < 0.015, "{counts:?}");
+            assert!(
+                (c as f64 / n as f64 - 1.0 / 3.0).abs() < 0.015,
+                "{counts:?}"
+            );
         }
     }
 }

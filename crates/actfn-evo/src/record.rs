@@ -209,10 +209,19 @@ impl Journal {
             serde_json::from_str(&line).map_err(|e| EvoError::Serialize(e.to_string()))?;
         line.push('\n');
         if let Some((path, file)) = &mut self.file {
-            file.write_all(line.as_bytes())
+            let before = file
+                .metadata()
+                .map_err(|e| EvoError::io(path.as_path(), e))?
+                .len();
+            let written = file
+                .write_all(line.as_bytes())
                 .and_then(|()| file.flush())
-                .and_then(|()| file.sync_data())
-                .map_err(|e| EvoError::io(path.as_path(), e))?;
+                .and_then(|()| file.sync_data());
+            if let Err(e) = written {
+                // Do not leave a partial line for the next record to be glued onto.
+                let _ = file.set_len(before);
+                return Err(EvoError::io(path.as_path(), e));
+            }
         }
         self.records.push(parsed);
         Ok(self.records.last().expect("just pushed"))
@@ -304,8 +313,7 @@ pub fn write_csv<W: Write>(records: &[Record], out: W) -> Result<(), EvoError> {
         ])
         .map_err(err)?;
     }
-    w.flush()
-        .map_err(|e| EvoError::Serialize(e.to_string()))?;
+    w.flush().map_err(|e| EvoError::Serialize(e.to_string()))?;
     Ok(())
 }
 
@@ -378,7 +386,10 @@ mod tests {
         lines[1] = "{\"generation\": oops";
         std::fs::write(&path, lines.join("\n") + "\n").unwrap();
         let err = Journal::open(&path).unwrap_err();
-        assert!(matches!(err, EvoError::CorruptRecord { line: 2, .. }), "{err}");
+        assert!(
+            matches!(err, EvoError::CorruptRecord { line: 2, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("records.jsonl: line 2"));
     }
 

@@ -97,8 +97,9 @@ pub fn create_dir<T: Serialize + DeserializeOwned>(
     let records_path = dir.join(RECORDS_FILE);
     if config_path.exists() {
         let existing: StoredConfig<T> = read_config(&config_path)?;
-        let to_value =
-            |c: &StoredConfig<T>| serde_json::to_value(c).map_err(|e| EvoError::Serialize(e.to_string()));
+        let to_value = |c: &StoredConfig<T>| {
+            serde_json::to_value(c).map_err(|e| EvoError::Serialize(e.to_string()))
+        };
         let diff = differences(&to_value(&existing)?, &to_value(stored)?);
         if !diff.is_empty() {
             return Err(EvoError::ConfigMismatch {
@@ -202,7 +203,11 @@ pub fn run_search(
         if r.seed != config.eval_seed() {
             return Err(foreign(
                 pos + 1,
-                format!("seed {} differs from this search's {}", r.seed, config.eval_seed()),
+                format!(
+                    "seed {} differs from this search's {}",
+                    r.seed,
+                    config.eval_seed()
+                ),
             ));
         }
         if existing.insert(r.id(), pos).is_some() {
@@ -402,13 +407,25 @@ impl Planner<'_> {
         if let Some(d) = degeneracy(expr) {
             return (fp, Kind::Rejected(d.to_string()));
         }
-        match self.state.known.get(&fp).or_else(|| self.new_known.get(&fp)) {
+        match self
+            .state
+            .known
+            .get(&fp)
+            .or_else(|| self.new_known.get(&fp))
+        {
             Some(&id) => (fp, Kind::Reuse(id)),
             None => (fp, Kind::Train),
         }
     }
 
-    fn push(&mut self, slot: Option<usize>, origin: Origin, expr: Expr, fp: Fingerprint, kind: Kind) {
+    fn push(
+        &mut self,
+        slot: Option<usize>,
+        origin: Origin,
+        expr: Expr,
+        fp: Fingerprint,
+        kind: Kind,
+    ) {
         let id = RecordId {
             generation: self.generation,
             index: self.entries.len(),
@@ -449,7 +466,10 @@ impl Planner<'_> {
 
 /// Plans generation `g` from the completed generations `< g`. Returns the plan and the
 /// fingerprints it trains; an empty plan means the search is over.
-fn plan_generation<'s>(state: &'s State<'s>, g: usize) -> (Vec<Entry>, HashMap<Fingerprint, RecordId>) {
+fn plan_generation<'s>(
+    state: &'s State<'s>,
+    g: usize,
+) -> (Vec<Entry>, HashMap<Fingerprint, RecordId>) {
     let config = state.config;
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     rng.set_stream(g as u64);
@@ -495,7 +515,9 @@ fn plan_generation<'s>(state: &'s State<'s>, g: usize) -> (Vec<Entry>, HashMap<F
 
             // Elites: the best E distinct functions of the previous generation by the
             // fitness metric (ties: earlier place first); carried over, not trained again.
-            let mut order: Vec<usize> = (0..records.len()).filter(|&i| scores[i].is_some()).collect();
+            let mut order: Vec<usize> = (0..records.len())
+                .filter(|&i| scores[i].is_some())
+                .collect();
             order.sort_by(|&a, &b| {
                 let (sa, sb) = (scores[a].unwrap_or(f64::NAN), scores[b].unwrap_or(f64::NAN));
                 sb.total_cmp(&sa).then(a.cmp(&b))
@@ -629,11 +651,11 @@ impl Recorder<'_> {
             Err(_) => {
                 // Which candidate panicked is unknown: evaluate the unreported ones one at
                 // a time, and record the one that panics again as failed.
-                for i in 0..batch.len() {
+                for (i, candidate) in batch.iter().enumerate() {
                     if self.done[i] {
                         continue;
                     }
-                    let one = [batch[i].clone()];
+                    let one = [candidate.clone()];
                     let result = catch_unwind(AssertUnwindSafe(|| {
                         evaluator.evaluate(&one, &mut |j, ev| {
                             if j != 0 {

@@ -82,7 +82,10 @@ pub fn summarize(records: &[Record], top_k: usize) -> Summary {
     let mut best: Vec<&Record> = trained.iter().copied().filter(|r| r.is_ok()).collect();
     best.sort_by(|a, b| {
         let (aa, ab) = (a.val_acc.unwrap_or(f64::NAN), b.val_acc.unwrap_or(f64::NAN));
-        let (la, lb) = (a.val_loss.unwrap_or(f64::NAN), b.val_loss.unwrap_or(f64::NAN));
+        let (la, lb) = (
+            a.val_loss.unwrap_or(f64::NAN),
+            b.val_loss.unwrap_or(f64::NAN),
+        );
         ab.total_cmp(&aa)
             .then(la.total_cmp(&lb))
             .then(a.id().cmp(&b.id()))
@@ -117,8 +120,10 @@ pub fn summarize(records: &[Record], top_k: usize) -> Summary {
     let generations = by_generation
         .into_iter()
         .map(|(generation, rs)| {
-            let members: Vec<&&Record> =
-                rs.iter().filter(|r| r.slot.is_some() && r.is_ok()).collect();
+            let members: Vec<&&Record> = rs
+                .iter()
+                .filter(|r| r.slot.is_some() && r.is_ok())
+                .collect();
             let new: Vec<&&Record> = rs.iter().filter(|r| r.trained()).collect();
             so_far += new.len();
             for r in new.iter().filter(|r| r.is_ok()) {
@@ -141,7 +146,10 @@ pub fn summarize(records: &[Record], top_k: usize) -> Summary {
     Summary {
         evaluations: records.len(),
         trained: trained.len(),
-        ok: trained.iter().filter(|r| r.status == RecordStatus::Ok).count(),
+        ok: trained
+            .iter()
+            .filter(|r| r.status == RecordStatus::Ok)
+            .count(),
         diverged: trained
             .iter()
             .filter(|r| r.status == RecordStatus::Diverged)

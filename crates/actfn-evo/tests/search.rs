@@ -24,7 +24,13 @@ fn fit(target: &str, grid_points: usize) -> FitEvaluator {
     .unwrap()
 }
 
-fn evolution(population: usize, elites: usize, random: usize, generations: usize, fitness: FitnessMetric) -> Strategy {
+fn evolution(
+    population: usize,
+    elites: usize,
+    random: usize,
+    generations: usize,
+    fitness: FitnessMetric,
+) -> Strategy {
     Strategy::Evolution(EvolutionConfig {
         population,
         elites,
@@ -60,7 +66,10 @@ fn exhaustive_s1_finds_sigmoid_times_erf_with_zero_mse() {
     let best = &out.top()[0];
     assert_eq!(best.val_loss, 0.0, "{best:?}");
     assert_eq!(best.val_acc, 1.0);
-    assert_eq!(fingerprint(&expr(&best.expr)), fingerprint(&expr("mul(sigmoid(x), erf(x))")));
+    assert_eq!(
+        fingerprint(&expr(&best.expr)),
+        fingerprint(&expr("mul(sigmoid(x), erf(x))"))
+    );
     // Every member was evaluated, reused or rejected exactly once.
     let s = &out.summary;
     assert_eq!(s.trained + s.duplicates + s.rejected, 3456);
@@ -76,7 +85,11 @@ fn exhaustive_s1_finds_sigmoid_times_erf_with_zero_mse() {
 fn exhaustive_over_an_op_subset() {
     let space = SearchSpace::new(
         1,
-        vec![actfn_expr::UnaryOp::Identity, actfn_expr::UnaryOp::Tanh, actfn_expr::UnaryOp::Erf],
+        vec![
+            actfn_expr::UnaryOp::Identity,
+            actfn_expr::UnaryOp::Tanh,
+            actfn_expr::UnaryOp::Erf,
+        ],
         vec![actfn_expr::BinaryOp::Add, actfn_expr::BinaryOp::Mul],
     )
     .unwrap();
@@ -114,7 +127,11 @@ fn strategies_are_deterministic_and_seeded() {
 #[test]
 fn evolution_generations_have_the_papers_composition() {
     let space = SearchSpace::paper(2);
-    let config = SearchConfig::new(evolution(50, 5, 10, 5, FitnessMetric::Loss), 3, space.clone());
+    let config = SearchConfig::new(
+        evolution(50, 5, 10, 5, FitnessMetric::Loss),
+        3,
+        space.clone(),
+    );
     let out = run(&config, &mut fit(S2_TARGET, 200));
     assert_eq!(out.populations.len(), 5);
     let by_id = |id| out.records.iter().find(|r| r.id() == id).unwrap();
@@ -130,10 +147,21 @@ fn evolution_generations_have_the_papers_composition() {
             assert_eq!(count(Origin::Random), 10);
             assert_eq!(count(Origin::Child), 35);
             // The elites are the previous generation's five best by loss, not retrained.
-            let mut previous: Vec<&Record> = out.populations[g - 1].iter().map(|&id| by_id(id)).filter(|r| r.is_ok()).collect();
+            let mut previous: Vec<&Record> = out.populations[g - 1]
+                .iter()
+                .map(|&id| by_id(id))
+                .filter(|r| r.is_ok())
+                .collect();
             previous.sort_by(|a, b| a.val_loss.unwrap().total_cmp(&b.val_loss.unwrap()));
-            let best: Vec<f64> = previous.iter().take(5).map(|r| r.val_loss.unwrap()).collect();
-            let elites: Vec<f64> = population[..5].iter().map(|&id| by_id(id).val_loss.unwrap()).collect();
+            let best: Vec<f64> = previous
+                .iter()
+                .take(5)
+                .map(|r| r.val_loss.unwrap())
+                .collect();
+            let elites: Vec<f64> = population[..5]
+                .iter()
+                .map(|&id| by_id(id).val_loss.unwrap())
+                .collect();
             assert_eq!(elites, best);
             for &id in &population[..5] {
                 assert!(!by_id(id).trained() && by_id(id).duplicate_of.is_some());
@@ -144,14 +172,23 @@ fn evolution_generations_have_the_papers_composition() {
             assert!(space.contains(&expr(&r.expr)), "{}", r.expr);
             if r.trained() {
                 // With waste replaced, nothing is trained twice.
-                assert!(trained_fps.insert(r.fingerprint.clone()), "{} trained twice", r.expr);
+                assert!(
+                    trained_fps.insert(r.fingerprint.clone()),
+                    "{} trained twice",
+                    r.expr
+                );
                 assert_ne!(r.status, RecordStatus::Rejected);
             }
         }
     }
     // Best-so-far loss never gets worse (elites carry it) and evolution improves on
     // generation 0.
-    let best: Vec<f64> = out.summary.generations.iter().map(|g| g.best_val_loss.unwrap()).collect();
+    let best: Vec<f64> = out
+        .summary
+        .generations
+        .iter()
+        .map(|g| g.best_val_loss.unwrap())
+        .collect();
     assert!(best.windows(2).all(|w| w[1] <= w[0]), "{best:?}");
 }
 
@@ -169,10 +206,18 @@ fn paper_exact_keeps_wasted_draws_in_place() {
     let out = run(&exact, &mut fit("x", 100));
     assert_eq!(out.records.len(), 240);
     assert!(out.records.iter().all(|r| r.slot.is_some()));
-    assert!(out.summary.rejected > 0 && out.summary.duplicates > 0, "{:?}", out.summary);
+    assert!(
+        out.summary.rejected > 0 && out.summary.duplicates > 0,
+        "{:?}",
+        out.summary
+    );
     let replaced = run(&SearchConfig::new(strategy, 9, space), &mut fit("x", 100));
     assert_eq!(replaced.summary.trained, 240);
-    assert!(replaced.records.iter().filter(|r| r.slot.is_none()).all(|r| !r.trained()));
+    assert!(replaced
+        .records
+        .iter()
+        .filter(|r| r.slot.is_none())
+        .all(|r| !r.trained()));
     // The draws are the same random stream: the first draw of each generation agrees.
     assert_eq!(out.records[0].expr, replaced.records[0].expr);
 }
@@ -208,21 +253,43 @@ impl Evaluator for Flaky {
 
 #[test]
 fn panics_and_nans_are_recorded_failures_and_the_search_goes_on() {
-    let config = SearchConfig::new(evolution(30, 3, 5, 3, FitnessMetric::Loss), 5, SearchSpace::paper(2));
+    let config = SearchConfig::new(
+        evolution(30, 3, 5, 3, FitnessMetric::Loss),
+        5,
+        SearchSpace::paper(2),
+    );
     let out = run(&config, &mut Flaky(fit(S2_TARGET, 50)));
-    let failed = out.records.iter().filter(|r| r.status == RecordStatus::Failed).count();
+    let failed = out
+        .records
+        .iter()
+        .filter(|r| r.status == RecordStatus::Failed)
+        .count();
     let diverged = out
         .records
         .iter()
-        .filter(|r| r.trained() && r.status == RecordStatus::Diverged && r.reason.as_deref().unwrap_or("").contains("non-finite validation loss"))
+        .filter(|r| {
+            r.trained()
+                && r.status == RecordStatus::Diverged
+                && r.reason
+                    .as_deref()
+                    .unwrap_or("")
+                    .contains("non-finite validation loss")
+        })
         .count();
     assert!(failed > 0 && diverged > 0, "{:?}", out.summary);
-    for r in out.records.iter().filter(|r| r.status == RecordStatus::Failed && r.trained()) {
+    for r in out
+        .records
+        .iter()
+        .filter(|r| r.status == RecordStatus::Failed && r.trained())
+    {
         assert!(r.expr.contains("sin("), "{}", r.expr);
         assert!(r.reason.as_deref().unwrap().contains("simulated crash"));
     }
     assert_eq!(out.populations.len(), 3);
-    assert!(out.top().iter().all(|t| !t.expr.contains("sin(") && !t.expr.contains("cos(")));
+    assert!(out
+        .top()
+        .iter()
+        .all(|t| !t.expr.contains("sin(") && !t.expr.contains("cos(")));
 }
 
 /// Scores by the fit evaluator, but stops with an error after `budget` evaluations, like
@@ -264,7 +331,11 @@ fn stored(config: &SearchConfig, evaluator: &FitEvaluator) -> StoredConfig<FitCo
 
 #[test]
 fn resume_after_an_interruption_at_any_moment_matches_the_uninterrupted_run() {
-    let config = SearchConfig::new(evolution(12, 2, 3, 4, FitnessMetric::Loss), 21, SearchSpace::paper(2));
+    let config = SearchConfig::new(
+        evolution(12, 2, 3, 4, FitnessMetric::Loss),
+        21,
+        SearchSpace::paper(2),
+    );
     let reference = run(&config, &mut fit(S2_TARGET, 100));
     let trainings = reference.summary.trained;
     assert!(trainings >= 12 + 3 * 10);
@@ -285,15 +356,26 @@ fn resume_after_an_interruption_at_any_moment_matches_the_uninterrupted_run() {
         assert_eq!(journal.records().len(), count_lines(&dir));
         let mut counting = Counting(ev, 0);
         let resumed = run_search(&config, &mut journal, &mut counting, &mut |_| {}).unwrap();
-        assert_eq!(counting.1, trainings - budget.min(trainings), "nothing recorded is re-evaluated");
-        assert_eq!(timeless(&resumed.records), timeless(&reference.records), "budget {budget}");
+        assert_eq!(
+            counting.1,
+            trainings - budget.min(trainings),
+            "nothing recorded is re-evaluated"
+        );
+        assert_eq!(
+            timeless(&resumed.records),
+            timeless(&reference.records),
+            "budget {budget}"
+        );
         assert_eq!(resumed.summary.top, reference.summary.top);
         assert_eq!(resumed.populations, reference.populations);
     }
 }
 
 fn count_lines(dir: &Path) -> usize {
-    std::fs::read_to_string(dir.join("records.jsonl")).unwrap().lines().count()
+    std::fs::read_to_string(dir.join("records.jsonl"))
+        .unwrap()
+        .lines()
+        .count()
 }
 
 /// Counts the candidates it evaluates.
@@ -318,7 +400,11 @@ impl Evaluator for Counting {
 fn foreign_records_and_configurations_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("s");
-    let config = SearchConfig::new(evolution(8, 1, 2, 2, FitnessMetric::Accuracy), 1, SearchSpace::paper(2));
+    let config = SearchConfig::new(
+        evolution(8, 1, 2, 2, FitnessMetric::Accuracy),
+        1,
+        SearchSpace::paper(2),
+    );
     let ev = fit(S2_TARGET, 50);
     let mut journal = create_dir(&dir, &stored(&config, &ev)).unwrap();
     run_search(&config, &mut journal, &mut ev.clone(), &mut |_| {}).unwrap();
@@ -330,18 +416,31 @@ fn foreign_records_and_configurations_are_refused() {
         top_k: 5,
         ..config.clone()
     };
-    let err = create_dir(&dir, &stored(&other, &ev)).unwrap_err().to_string();
+    let err = create_dir(&dir, &stored(&other, &ev))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("search.top_k: 3 -> 5"), "{err}");
     let ev2 = fit(S2_TARGET, 60);
-    let err = create_dir(&dir, &stored(&config, &ev2)).unwrap_err().to_string();
-    assert!(err.contains("task.grid_points: 50 -> 60") && err.contains("config_hash"), "{err}");
+    let err = create_dir(&dir, &stored(&config, &ev2))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("task.grid_points: 50 -> 60") && err.contains("config_hash"),
+        "{err}"
+    );
 
     // Records of another evaluator configuration.
     let (_, mut journal): (StoredConfig<FitConfig>, _) = open_dir(&dir).unwrap();
     let err = run_search(&config, &mut journal, &mut ev2.clone(), &mut |_| {}).unwrap_err();
-    assert!(matches!(err, EvoError::ForeignRecord { line: 1, .. }), "{err}");
+    assert!(
+        matches!(err, EvoError::ForeignRecord { line: 1, .. }),
+        "{err}"
+    );
     // Records of another plan (another seed, same evaluator).
-    let reseeded = SearchConfig { seed: 2, ..config.clone() };
+    let reseeded = SearchConfig {
+        seed: 2,
+        ..config.clone()
+    };
     let err = run_search(&reseeded, &mut journal, &mut ev.clone(), &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("seed 1 differs"), "{err}");
     let text = std::fs::read_to_string(dir.join("records.jsonl")).unwrap();
@@ -379,7 +478,14 @@ impl Evaluator for Chatty {
 
 #[test]
 fn evaluator_protocol_violations_stop_the_search() {
-    let config = SearchConfig::new(Strategy::Random { population: 3, generations: 1 }, 1, SearchSpace::paper(2));
+    let config = SearchConfig::new(
+        Strategy::Random {
+            population: 3,
+            generations: 1,
+        },
+        1,
+        SearchSpace::paper(2),
+    );
     let err = run_search(&config, &mut Journal::in_memory(), &mut Chatty, &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("twice"), "{err}");
 }

@@ -410,8 +410,8 @@ impl<'a> Parser<'a> {
         }
         let at = self.bump().start;
         let op = match self.peek() {
-            Tok::Num(v) if v == 2.0 => UnaryOp::Square,
-            Tok::Num(v) if v == 3.0 => UnaryOp::Cube,
+            Tok::Num(2.0) => UnaryOp::Square,
+            Tok::Num(3.0) => UnaryOp::Cube,
             _ => return self.error("the exponent 2 or 3"),
         };
         self.bump();

@@ -701,6 +701,49 @@ mod tests {
         assert!(err.to_string().contains("train size 151"), "{err}");
     }
 
+    /// The whole pipeline on the development copy of CIFAR-10: 45K/5K/10K, ZCA fitted once.
+    /// Slow (a 3072x3072 covariance and eigendecomposition): `cargo test -- --ignored`.
+    #[test]
+    #[ignore = "slow: fits ZCA on 45,000 real images"]
+    fn prepare_real_cifar10() {
+        let tarball = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/data/cifar-10-binary.tar.gz");
+        if !tarball.is_file() {
+            eprintln!("skipped: {} is absent", tarball.display());
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        crate::fetch::fetch(Cifar::Cifar10, Some(tarball.to_str().unwrap()), tmp.path()).unwrap();
+        let config = DataConfig::paper(Cifar::Cifar10);
+        let start = std::time::Instant::now();
+        let p = prepare(tmp.path(), &config).unwrap();
+        let first = start.elapsed();
+        assert_eq!(p.train_images.size(), vec![45_000, 3, 32, 32]);
+        assert_eq!(p.val_images.size(), vec![5_000, 3, 32, 32]);
+        assert_eq!(p.test_images.size(), vec![10_000, 3, 32, 32]);
+        assert_eq!(
+            p.val_labels.bincount(None::<Tensor>, 10).int64_value(&[3]),
+            500
+        );
+        let flat = p.train_images.view([45_000, 3072]).to_kind(Kind::Double);
+        let mean = flat
+            .mean_dim(0, false, Kind::Double)
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(mean < 1e-3, "{mean}");
+        // Whitened features have unit variance, up to what epsilon takes away.
+        let var = flat.var_dim(0, false, false);
+        let (lo, hi) = (var.min().double_value(&[]), var.max().double_value(&[]));
+        assert!(lo > 0.5 && hi < 1.01, "{lo} {hi}");
+        let start = std::time::Instant::now();
+        prepare(tmp.path(), &config).unwrap();
+        eprintln!(
+            "prepare: {first:?} first, {:?} with the cached fit",
+            start.elapsed()
+        );
+    }
+
     #[test]
     fn tensors_have_the_right_shape() {
         let bytes = synthetic::records(Cifar::Cifar10, 1, 0);

@@ -5,12 +5,12 @@ use std::path::PathBuf;
 /// Everything that can go wrong in actfn-wrn. Messages are lowercase and name the value.
 #[derive(Debug, thiserror::Error)]
 pub enum WrnError {
-    /// A file or folder could not be read or written.
-    #[error("{}: {source}", path.display())]
+    /// A file or folder could not be read or written. (The I/O error is part of the message
+    /// and deliberately not a `source`, so that `{:#}` chains do not print it twice.)
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     /// A data set name that is neither CIFAR-10 nor CIFAR-100.
@@ -106,14 +106,20 @@ pub enum WrnError {
 
     /// An error from libtorch.
     #[error("libtorch: {0}")]
-    Torch(#[from] tch::TchError),
+    Torch(tch::TchError),
+}
+
+impl From<tch::TchError> for WrnError {
+    fn from(e: tch::TchError) -> Self {
+        WrnError::Torch(e)
+    }
 }
 
 impl WrnError {
     /// Wraps an I/O error with the path it concerns.
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> WrnError {
         let path = path.into();
-        move |source| WrnError::Io { path, source }
+        move |error| WrnError::Io { path, error }
     }
 }
 

@@ -166,7 +166,7 @@ fn fetch_with(kind: Cifar, from: Option<&str>, data_dir: &Path, url: &str) -> Re
             if !path.is_file() {
                 return Err(WrnError::Io {
                     path,
-                    source: io::Error::new(io::ErrorKind::NotFound, "no such tarball"),
+                    error: io::Error::new(io::ErrorKind::NotFound, "no such tarball"),
                 });
             }
             (path, None)
@@ -194,7 +194,13 @@ fn download(url: &str, dest: &Path) -> Result<(), String> {
     let response = match agent.get(url).call() {
         Ok(r) => r,
         Err(ureq::Error::Status(code, _)) => return Err(format!("the server answered {code}")),
-        Err(e) => return Err(e.to_string()),
+        // Not the transport error's Display: it repeats the URL.
+        Err(ureq::Error::Transport(t)) => {
+            return Err(match t.message() {
+                Some(m) => format!("{}: {m}", t.kind()),
+                None => t.kind().to_string(),
+            })
+        }
     };
     let len = response
         .header("Content-Length")

@@ -209,6 +209,13 @@ pub fn parameter_count(vs: &nn::VarStore) -> i64 {
     vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
 }
 
+/// Builds WRN-d-k on the CPU and counts its trainable parameters.
+pub fn count_parameters(cfg: &WrnConfig) -> Result<i64, WrnError> {
+    let vs = nn::VarStore::new(tch::Device::Cpu);
+    let _net = wrn(&vs.root(), cfg, &Arc::new(Activation::relu()))?;
+    Ok(parameter_count(&vs))
+}
+
 /// The trainable parameter count of WRN-d-k, computed without building it.
 pub fn expected_parameter_count(cfg: &WrnConfig) -> Result<i64, WrnError> {
     let n = cfg.blocks_per_group()?;
@@ -232,6 +239,7 @@ pub fn expected_parameter_count(cfg: &WrnConfig) -> Result<i64, WrnError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::activation::ActivationMode;
     use tch::{nn::VarStore, Device, Kind};
 
     fn count(depth: i64, width: i64, classes: i64) -> i64 {
@@ -264,6 +272,36 @@ mod tests {
             expected_parameter_count(&WrnConfig::new(28, 10, 10)).unwrap(),
             36_479_194
         );
+    }
+
+    /// The derivative trick gives the same parameter gradients as autograd, through
+    /// every layer, dropout included (both draw the same Bernoulli masks).
+    #[test]
+    fn activation_modes_give_the_same_gradients() {
+        let e: actfn_expr::Expr = "x * sigmoid(x) + atan(min(x, 0))".parse().unwrap();
+        let mut grads = Vec::new();
+        for mode in [ActivationMode::Autograd, ActivationMode::SymbolicGrad] {
+            tch::manual_seed(0);
+            let vs = VarStore::new(Device::Cpu);
+            let act = Arc::new(Activation::new(&e, mode));
+            let net = wrn(&vs.root(), &WrnConfig::new(10, 1, 10), &act).unwrap();
+            tch::manual_seed(1);
+            let x = Tensor::randn([8, 3, 32, 32], (Kind::Float, Device::Cpu));
+            net.forward_t(&x, true).sum(Kind::Float).backward();
+            let vars = vs.variables();
+            let mut g: Vec<(String, Tensor)> = vars
+                .iter()
+                .filter(|(_, v)| v.requires_grad())
+                .map(|(n, v)| (n.clone(), v.grad()))
+                .collect();
+            g.sort_by(|a, b| a.0.cmp(&b.0));
+            grads.push(g);
+        }
+        for ((name, a), (_, b)) in grads[0].iter().zip(&grads[1]) {
+            let scale = a.abs().max().double_value(&[]).max(1e-6);
+            let diff = (a - b).abs().max().double_value(&[]);
+            assert!(diff <= 1e-4 * scale, "{name}: {diff} vs scale {scale}");
+        }
     }
 
     #[test]

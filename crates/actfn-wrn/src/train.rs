@@ -21,6 +21,7 @@ use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Reduction, TchError, Tensor};
 
 use crate::activation::{Activation, ActivationMode};
+use crate::augment::{AugmentConfig, Augmenter};
 use crate::checkpoint::{self, CheckpointState};
 use crate::error::{Result, WrnError};
 use crate::model::{wrn, WrnConfig};
@@ -57,8 +58,8 @@ pub struct TrainConfig {
     pub seed: u64,
     /// libtorch intra-op threads; `None` leaves libtorch's default.
     pub threads: Option<usize>,
-    /// Random horizontal flips of training images.
-    pub flip: bool,
+    /// Augmentation of training batches (the paper: horizontal flips).
+    pub augment: AugmentConfig,
     /// How the activation's gradient is computed.
     pub mode: ActivationMode,
 }
@@ -87,7 +88,7 @@ impl TrainConfig {
             dropout: 0.3,
             seed: 0,
             threads: None,
-            flip: true,
+            augment: AugmentConfig::default(),
             mode: ActivationMode::default(),
         }
     }
@@ -414,6 +415,18 @@ impl Sgd {
     }
 }
 
+/// Sets libtorch's intra-op thread count (as `TrainConfig::threads` does for a run).
+pub fn set_threads(threads: usize) {
+    tch::set_num_threads(threads.max(1) as i32);
+}
+
+/// Writes `value` as pretty RON to `path` (run configurations beside their outputs).
+pub fn save_ron<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = ron::ser::to_string_pretty(value, ron::ser::PrettyConfig::default())
+        .map_err(|e| WrnError::InvalidConfig(format!("cannot serialise: {e}")))?;
+    write_file(path, &text)
+}
+
 /// Mixes the run seed with an epoch number into a seed for that epoch.
 fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     // splitmix64 of seed + epoch: well spread, stable across versions.
@@ -432,15 +445,6 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     } else {
         "panic with a non-text payload".to_string()
     }
-}
-
-/// Horizontal flips of a random half of a batch (per image, from libtorch's seeded RNG).
-fn random_flip(x: &Tensor) -> Result<Tensor, TchError> {
-    let n = x.size()[0];
-    let flip = Tensor::f_rand([n], (Kind::Float, x.device()))?
-        .f_lt(0.5)?
-        .f_view([n, 1, 1, 1])?;
-    x.f_flip([3])?.f_where_self(&flip, x)
 }
 
 /// Mean loss and accuracy of the model on a data set, in eval mode without gradients.
@@ -490,13 +494,14 @@ struct Trainer<'a, M: ModuleT> {
 }
 
 impl<M: ModuleT> Trainer<'_, M> {
-    fn epoch(&mut self, epoch: usize) -> Result<EpochEnd, TchError> {
+    fn epoch(&mut self, epoch: usize) -> Result<EpochEnd> {
         let cfg = self.config;
         let seed = epoch_seed(cfg.seed, epoch);
         tch::manual_seed(seed as i64);
         let n = self.data.train_images.size()[0] as usize;
         let mut order: Vec<i64> = (0..n as i64).collect();
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        let mut augmenter = Augmenter::new(cfg.augment.clone(), seed ^ 0xA5A5_5A5A);
         let lr = cfg.lr_at(epoch);
         let batches = n.div_ceil(cfg.batch_size);
         let bar = if self.progress {
@@ -516,11 +521,8 @@ impl<M: ModuleT> Trainer<'_, M> {
         let (mut loss_sum, mut correct, mut seen, mut steps) = (0.0, 0i64, 0usize, 0u64);
         for chunk in order.chunks(cfg.batch_size) {
             let idx = Tensor::from_slice(chunk);
-            let mut x = self.data.train_images.f_index_select(0, &idx)?;
-            if cfg.flip {
-                x = random_flip(&x)?;
-            }
-            let x = x.f_to_device(self.device)?;
+            let x = self.data.train_images.f_index_select(0, &idx)?;
+            let x = augmenter.apply(&x)?.f_to_device(self.device)?;
             let y = self
                 .data
                 .train_labels
@@ -564,8 +566,11 @@ impl<M: ModuleT> Trainer<'_, M> {
     }
 }
 
-/// Runs `f`, turning a libtorch error or a panic into a failure reason.
-fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, TchError>) -> Result<T, String> {
+/// Runs `f`, turning an error or a panic into a failure reason.
+fn guarded<T, E: std::fmt::Display>(
+    what: &str,
+    f: impl FnOnce() -> Result<T, E>,
+) -> Result<T, String> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(format!("{what}: {e}")),
@@ -604,7 +609,7 @@ pub fn train(
     config.validate()?;
     data.check()?;
     if let Some(t) = config.threads {
-        tch::set_num_threads(t as i32);
+        set_threads(t);
     }
     let device = options.device.unwrap_or_else(Device::cuda_if_available);
     let act_name = activation.to_string();
@@ -615,9 +620,7 @@ pub fn train(
             config,
             device: format!("{device:?}"),
         };
-        let text = ron::ser::to_string_pretty(&record, ron::ser::PrettyConfig::default())
-            .map_err(|e| WrnError::InvalidConfig(format!("cannot serialise: {e}")))?;
-        write_file(&dir.join("config.ron"), &text)?;
+        save_ron(&dir.join("config.ron"), &record)?;
     }
 
     let fail = |reason: String, history: Vec<EpochMetrics>, epochs_run: usize| TrainOutcome {
@@ -793,9 +796,7 @@ pub fn train(
 
 /// Writes `outcome.ron` into the run's folder.
 fn write_outcome(dir: &Path, outcome: &TrainOutcome) -> Result<()> {
-    let text = ron::ser::to_string_pretty(outcome, ron::ser::PrettyConfig::default())
-        .map_err(|e| WrnError::InvalidConfig(format!("cannot serialise: {e}")))?;
-    write_file(&dir.join("outcome.ron"), &text)
+    save_ron(&dir.join("outcome.ron"), outcome)
 }
 
 #[cfg(test)]
@@ -803,25 +804,24 @@ mod tests {
     use super::*;
     use actfn_expr::{BinaryOp, UnaryOp};
 
-    /// Two-class-per-pair synthetic images: class c has a bright square at one of
-    /// `classes` positions, plus noise. Separable, but a network must learn it.
+    /// Synthetic images: noise plus a per-class colour shift (class c brightens channel
+    /// c, the last class darkens all three). Separable, but a network must learn it.
     fn synthetic(classes: i64, per_class: i64, seed: i64) -> (Tensor, Tensor) {
+        assert!(classes <= 4);
         tch::manual_seed(seed);
         let n = classes * per_class;
         let labels = Tensor::arange(n, (Kind::Int64, Device::Cpu)).remainder(classes);
-        let images = Tensor::randn([n, 3, 32, 32], (Kind::Float, Device::Cpu)) * 0.5;
-        for c in 0..classes {
-            let (r, col) = ((c / 4) * 8, (c % 4) * 8);
-            let mask = labels.eq(c).to_kind(Kind::Float).view([n, 1, 1, 1]);
-            let patch = images.narrow(2, r, 8).narrow(3, col, 8);
-            let mut patch = patch;
-            patch += mask * 2.0;
-        }
+        let means = Tensor::from_slice(&[
+            0.5f32, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0, 0.0, 0.5, -0.5, -0.5, -0.5,
+        ])
+        .view([4, 3, 1, 1]);
+        let images = Tensor::randn([n, 3, 32, 32], (Kind::Float, Device::Cpu))
+            + means.index_select(0, &labels);
         (images, labels)
     }
 
     fn data(classes: i64) -> TrainData {
-        let (train_images, train_labels) = synthetic(classes, 40, 1);
+        let (train_images, train_labels) = synthetic(classes, 64, 1);
         let (val_images, val_labels) = synthetic(classes, 10, 2);
         let (test_x, test_y) = synthetic(classes, 10, 3);
         TrainData {
@@ -870,6 +870,28 @@ mod tests {
         assert_eq!(partial.epochs, 50);
     }
 
+    /// libtorch's random generator is global to the process, and the test harness runs
+    /// tests in parallel threads: a test that checks bitwise reproducibility runs itself
+    /// again, alone, in a child process. Returns true in the parent (after the child
+    /// passed), false in the child, which then runs the test body.
+    fn rerun_alone(name: &str) -> bool {
+        if std::env::var_os("ACTFN_WRN_ALONE").is_some() {
+            return false;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([name, "--exact", "--test-threads=1", "--nocapture"])
+            .env("ACTFN_WRN_ALONE", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("1 passed"),
+            "{name} failed alone:\n{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        true
+    }
+
     #[test]
     fn seeded_training_learns_separable_data() {
         let data = data(4);
@@ -881,10 +903,22 @@ mod tests {
         // Chance is 0.25.
         assert!(out.val_acc >= 0.7, "validation accuracy {}", out.val_acc);
         assert!(out.test_acc.unwrap() >= 0.7, "{out:?}");
-        // Same seed, same result.
-        let again = train(&relu, &data, &tiny(), &RunOptions::default()).unwrap();
-        assert_eq!(again.val_acc, out.val_acc);
-        assert_eq!(again.history[0].train_loss, out.history[0].train_loss);
+    }
+
+    #[test]
+    fn same_seed_same_run() {
+        if rerun_alone("train::tests::same_seed_same_run") {
+            return;
+        }
+        let data = data(4);
+        let relu = Expr::unary(UnaryOp::Relu, Expr::X);
+        let cfg = TrainConfig { epochs: 2, ..tiny() };
+        let a = train(&relu, &data, &cfg, &RunOptions::default()).unwrap();
+        let b = train(&relu, &data, &cfg, &RunOptions::default()).unwrap();
+        assert_eq!((a.val_acc, a.val_loss), (b.val_acc, b.val_loss));
+        assert_eq!(a.history[1].train_loss, b.history[1].train_loss);
+        let c = train(&relu, &data, &TrainConfig { seed: 1, ..cfg }, &RunOptions::default());
+        assert_ne!(c.unwrap().history[0].train_loss, a.history[0].train_loss);
     }
 
     #[test]
@@ -922,6 +956,9 @@ mod tests {
 
     #[test]
     fn checkpoint_resume_continues_the_same_run() {
+        if rerun_alone("train::tests::checkpoint_resume_continues_the_same_run") {
+            return;
+        }
         let data = data(4);
         let relu = Expr::unary(UnaryOp::Relu, Expr::X);
         let full = train(&relu, &data, &tiny(), &RunOptions::default()).unwrap();

@@ -1,0 +1,110 @@
+//! `actfn bench`: time one training step of a WRN with an activation, and its peak memory.
+
+use actfn_expr::Expr;
+use actfn_wrn::activation::ActivationMode;
+use actfn_wrn::bench::{bench_step, StepBenchConfig};
+use actfn_wrn::model::WrnConfig;
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+/// Arguments of `actfn bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Median seconds per training step (forward, backward, SGD update) on random data,
+    /// and the process's peak resident memory. Measure one configuration per run: the
+    /// peak is the whole process's.
+    Step {
+        /// Depth d = 6n + 4.
+        #[arg(long, default_value_t = 16)]
+        depth: i64,
+        /// Widening factor k.
+        #[arg(long, default_value_t = 4)]
+        width: i64,
+        /// The activation, e.g. `relu(x)` or `tanh(x) * min(x, 0)`.
+        #[arg(long, default_value = "relu(x)")]
+        activation: String,
+        /// Batch size.
+        #[arg(long, default_value_t = 128)]
+        batch: i64,
+        /// Measured steps.
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+        /// Unmeasured steps first.
+        #[arg(long, default_value_t = 1)]
+        warmup: usize,
+        /// How the activation's gradient is computed: `symbolic` or `autograd`.
+        #[arg(long, default_value = "symbolic")]
+        mode: ActivationMode,
+        /// Number of classes.
+        #[arg(long, default_value_t = 10)]
+        classes: i64,
+        /// libtorch threads (default: libtorch's choice).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs `actfn bench ...`.
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.command {
+        BenchCommand::Step {
+            depth,
+            width,
+            activation,
+            batch,
+            steps,
+            warmup,
+            mode,
+            classes,
+            threads,
+            json,
+        } => {
+            let expr: Expr = activation
+                .parse()
+                .with_context(|| format!("cannot read the activation {activation:?}"))?;
+            let config = StepBenchConfig {
+                activation: expr,
+                mode,
+                model: WrnConfig::new(depth, width, classes),
+                batch_size: batch,
+                steps,
+                warmup,
+                threads,
+                device: None,
+            };
+            let b = bench_step(&config).context("benchmark failed")?;
+            if json {
+                println!("{}", serde_json::to_string(&b)?);
+            } else {
+                println!(
+                    "WRN-{}-{} batch {} ({} parameters), {} threads",
+                    b.depth, b.width, b.batch_size, b.parameters, b.threads
+                );
+                println!(
+                    "activation: {} ({}{})",
+                    b.activation,
+                    b.mode,
+                    if b.relu_fast_path { ", relu fast path" } else { "" }
+                );
+                println!(
+                    "step: median {:.4} s (min {:.4}, max {:.4}) over {} steps",
+                    b.median_seconds, b.min_seconds, b.max_seconds, b.steps
+                );
+                match b.peak_rss_bytes {
+                    Some(bytes) => println!("peak memory: {:.1} MB", bytes as f64 / 1e6),
+                    None => println!("peak memory: not reported by this OS"),
+                }
+            }
+            Ok(())
+        }
+    }
+}
