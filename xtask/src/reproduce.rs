@@ -788,7 +788,7 @@ fn table1_figures(ctx: &Context_, reports: &[(SearchPlan, Report)], table: &[Tab
             for g in gens {
                 if let (Some(n), Some(e)) = (
                     g.get("generation").and_then(|v| v.as_u64()),
-                    g.get("best_so_far_expr").or_else(|| g.get("best_expr")).and_then(|v| v.as_str()),
+                    g.get("best_expr").and_then(|v| v.as_str()),
                 ) {
                     args.push(format!("generation {}={e}", n + 1));
                 }

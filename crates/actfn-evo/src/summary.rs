@@ -35,6 +35,9 @@ pub struct GenerationStats {
     pub best_val_acc: Option<f64>,
     /// Best (lowest) validation loss in the population.
     pub best_val_loss: Option<f64>,
+    /// The member with the best validation accuracy (canonical text), as drawn in the
+    /// paper's Figure 4.
+    pub best_expr: Option<String>,
     /// Evaluations performed up to and including this generation.
     pub trained_so_far: usize,
     /// Best validation accuracy of any evaluation so far.
@@ -136,6 +139,14 @@ pub fn summarize(records: &[Record], top_k: usize) -> Summary {
                 trained: new.len(),
                 best_val_acc: members.iter().fold(None, |m, r| max(m, r.val_acc)),
                 best_val_loss: members.iter().fold(None, |m, r| min(m, r.val_loss)),
+                best_expr: members
+                    .iter()
+                    .filter(|r| r.val_acc.is_some())
+                    .max_by(|a, b| {
+                        let (x, y) = (a.val_acc.unwrap_or(0.0), b.val_acc.unwrap_or(0.0));
+                        x.total_cmp(&y).then(b.id().cmp(&a.id()))
+                    })
+                    .map(|r| r.expr.clone()),
                 trained_so_far: so_far,
                 best_so_far_val_acc: so_far_acc,
                 best_so_far_val_loss: so_far_loss,
