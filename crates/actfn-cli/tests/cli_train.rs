@@ -1,0 +1,160 @@
+//! End-to-end tests of `actfn model`, `actfn train` and `actfn bench`: the real binary, run
+//! in a fresh temporary directory.
+//!
+//! The training test uses the CIFAR-10 copy in `<repo>/../shared/data/` when it is there
+//! (development machines and CI); elsewhere it is skipped with a note.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// Runs `actfn` with `args` in `dir`.
+fn actfn(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_actfn"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the actfn binary runs")
+}
+
+fn stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// Asserts a failure with exit code 2 and a message containing `needle`.
+fn assert_fails_with(out: &Output, needle: &str) {
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(needle), "expected {needle:?} in {err:?}");
+    assert!(out.stdout.is_empty());
+}
+
+/// The shared CIFAR-10 tarball, if this checkout has one beside it.
+fn shared_cifar10() -> Option<PathBuf> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2)?;
+    let path = repo.join("../shared/data/cifar-10-binary.tar.gz");
+    path.is_file().then_some(path)
+}
+
+#[test]
+fn model_summary_prints_the_reference_parameter_counts() {
+    let dir = TempDir::new().unwrap();
+    let text = stdout(&actfn(
+        dir.path(),
+        &["model", "summary", "--depth", "28", "--width", "10", "--classes", "10"],
+    ));
+    assert!(text.lines().any(|l| l == "parameters: 36479194"), "{text}");
+    assert!(text.contains("WRN-28-10"), "{text}");
+    let text = stdout(&actfn(
+        dir.path(),
+        &["model", "summary", "--depth", "40", "--width", "4", "--classes", "10"],
+    ));
+    assert!(text.lines().any(|l| l == "parameters: 8949210"), "{text}");
+    let text = stdout(&actfn(
+        dir.path(),
+        &["model", "summary", "--depth", "10", "--width", "1", "--classes", "100"],
+    ));
+    assert!(text.lines().any(|l| l == "parameters: 83700"), "{text}");
+}
+
+#[test]
+fn model_summary_rejects_impossible_depths() {
+    let dir = TempDir::new().unwrap();
+    let out = actfn(dir.path(), &["model", "summary", "--depth", "27", "--width", "10"]);
+    assert_fails_with(&out, "depth 27 is not 6n + 4");
+}
+
+#[test]
+fn train_without_data_says_how_to_fetch_it() {
+    let dir = TempDir::new().unwrap();
+    let out = actfn(
+        dir.path(),
+        &["train", "--activation", "relu(x)", "--dataset", "cifar10", "--depth", "10"],
+    );
+    assert_fails_with(&out, "actfn data fetch cifar10");
+}
+
+#[test]
+fn train_rejects_a_bad_activation() {
+    let dir = TempDir::new().unwrap();
+    let out = actfn(dir.path(), &["train", "--activation", "relu(x", "--depth", "10"]);
+    assert_fails_with(&out, "cannot read the activation");
+}
+
+#[test]
+fn bench_step_reports_time_and_memory() {
+    let dir = TempDir::new().unwrap();
+    let text = stdout(&actfn(
+        dir.path(),
+        &[
+            "bench", "step", "--depth", "10", "--width", "1", "--batch", "8", "--steps", "2",
+            "--activation", "tanh(x) * min(x, 0)", "--threads", "1", "--json",
+        ],
+    ));
+    let v: Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(v["steps"], 2);
+    assert_eq!(v["parameters"], 77850);
+    assert_eq!(v["mode"], "symbolic");
+    assert_eq!(v["relu_fast_path"], false);
+    assert!(v["median_seconds"].as_f64().unwrap() > 0.0);
+    assert!(v["peak_rss_bytes"].as_u64().unwrap_or(1) > 0);
+}
+
+/// One epoch of WRN-10-1 on 500 real CIFAR-10 images: the JSON line, the run's files,
+/// and the same numbers again from the same seed (a fresh process each time).
+#[test]
+fn train_one_epoch_on_real_cifar10() {
+    let Some(tarball) = shared_cifar10() else {
+        eprintln!("note: ../shared/data/cifar-10-binary.tar.gz not found; skipped");
+        return;
+    };
+    let dir = TempDir::new().unwrap();
+    let fetched = actfn(
+        dir.path(),
+        &["data", "fetch", "cifar10", "--from", tarball.to_str().unwrap(), "--data-dir", "data"],
+    );
+    stdout(&fetched);
+    let args = [
+        "train", "--activation", "tanh(x) * min(x, 0)", "--dataset", "cifar10", "--depth", "10",
+        "--width", "1", "--epochs", "1", "--train-size", "500", "--val-per-class", "20",
+        "--batch", "50", "--threads", "2", "--seed", "3", "--json",
+    ];
+    let mut with_out = args.to_vec();
+    with_out.extend(["--out", "run"]);
+    let first = stdout(&actfn(dir.path(), &with_out));
+    assert_eq!(first.lines().count(), 1, "one JSON line: {first}");
+    let v: Value = serde_json::from_str(first.trim()).unwrap();
+    assert!(first.starts_with(r#"{"val_acc":"#), "{first}");
+    let order: Vec<usize> = ["\"val_acc\"", "\"val_loss\"", "\"test_acc\"", "\"status\""]
+        .iter()
+        .map(|k| first.find(k).unwrap())
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{first}");
+    assert_eq!(v.as_object().unwrap().len(), 4, "{first}");
+    assert_eq!(v["status"], "ok");
+    for key in ["val_acc", "test_acc"] {
+        let acc = v[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc), "{key} {acc}");
+    }
+    assert!(v["val_loss"].as_f64().unwrap() > 0.0);
+    for file in ["config.ron", "data.ron", "metrics.csv", "outcome.ron", "checkpoint/state.ron"] {
+        assert!(dir.path().join("run").join(file).is_file(), "{file}");
+    }
+    let csv = std::fs::read_to_string(dir.path().join("run/metrics.csv")).unwrap();
+    assert!(csv.starts_with("epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds\n"));
+    assert_eq!(csv.lines().count(), 2);
+
+    // Same seed, fresh process, no output folder: the same numbers.
+    let second = stdout(&actfn(dir.path(), &args));
+    assert_eq!(second, first);
+    // Rerunning into the finished folder resumes after its last epoch: nothing to train.
+    let third = stdout(&actfn(dir.path(), &with_out));
+    assert_eq!(third, first);
+}
