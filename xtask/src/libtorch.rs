@@ -168,10 +168,9 @@ fn assemble(cache: &Path, dir: &Path) -> anyhow::Result<()> {
     let wheels_dir = cache.join("wheels");
     fs::create_dir_all(&wheels_dir)
         .with_context(|| format!("cannot create {}", wheels_dir.display()))?;
-    let tmp = cache.join(format!(
-        ".libtorch-{TORCH_VERSION}-cpu.tmp-{}",
-        std::process::id()
-    ));
+    let tmp_prefix = format!(".libtorch-{TORCH_VERSION}-cpu.tmp-");
+    remove_stale_temporaries(cache, &tmp_prefix);
+    let tmp = cache.join(format!("{tmp_prefix}{}", std::process::id()));
     if tmp.exists() {
         fs::remove_dir_all(&tmp).with_context(|| format!("cannot remove {}", tmp.display()))?;
     }
@@ -218,6 +217,27 @@ fn assemble(cache: &Path, dir: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Removes `<dir>/<prefix><pid>` folders left by setups that were killed (their process is
+/// gone). Only where /proc tells which processes live.
+fn remove_stale_temporaries(dir: &Path, prefix: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists()) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The cached wheel for `wheel`, downloaded with pip when it is missing.
@@ -404,6 +424,21 @@ mod tests {
         fs::remove_file(&link).unwrap();
         fs::create_dir(&link).unwrap();
         assert!(symlink_to(&link, &tmp.join("a")).is_err());
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[test]
+    fn stale_temporaries_are_removed() {
+        let tmp = std::env::temp_dir().join(format!("xtask-stale-test-{}", std::process::id()));
+        let live = tmp.join(format!(".t.tmp-{}", std::process::id()));
+        let dead = tmp.join(format!(".t.tmp-{}", u32::MAX));
+        let other = tmp.join("keep");
+        for d in [&live, &dead, &other] {
+            fs::create_dir_all(d).unwrap();
+        }
+        remove_stale_temporaries(&tmp, ".t.tmp-");
+        assert!(live.exists() && other.exists());
+        assert!(!dead.exists());
         fs::remove_dir_all(&tmp).unwrap();
     }
 

@@ -93,12 +93,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     "activation: {} ({}{})",
                     b.activation,
                     b.mode,
-                    if b.relu_fast_path { ", relu fast path" } else { "" }
+                    if b.relu_fast_path {
+                        ", relu fast path"
+                    } else {
+                        ""
+                    }
                 );
                 println!(
                     "step: median {:.4} s (min {:.4}, max {:.4}) over {} steps",
                     b.median_seconds, b.min_seconds, b.max_seconds, b.steps
                 );
+                if let Some(cpu) = b.median_cpu_seconds {
+                    println!("step CPU time: median {cpu:.4} s over all threads");
+                }
                 match b.peak_rss_bytes {
                     Some(bytes) => println!("peak memory: {:.1} MB", bytes as f64 / 1e6),
                     None => println!("peak memory: not reported by this OS"),

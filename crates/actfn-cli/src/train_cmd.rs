@@ -165,8 +165,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot prepare {kind}"))?;
     let data = TrainData::from(prepared);
     if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         train::save_ron(&dir.join("data.ron"), &data_config)?;
     }
     let options = RunOptions {

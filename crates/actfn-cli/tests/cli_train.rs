@@ -48,18 +48,45 @@ fn model_summary_prints_the_reference_parameter_counts() {
     let dir = TempDir::new().unwrap();
     let text = stdout(&actfn(
         dir.path(),
-        &["model", "summary", "--depth", "28", "--width", "10", "--classes", "10"],
+        &[
+            "model",
+            "summary",
+            "--depth",
+            "28",
+            "--width",
+            "10",
+            "--classes",
+            "10",
+        ],
     ));
     assert!(text.lines().any(|l| l == "parameters: 36479194"), "{text}");
     assert!(text.contains("WRN-28-10"), "{text}");
     let text = stdout(&actfn(
         dir.path(),
-        &["model", "summary", "--depth", "40", "--width", "4", "--classes", "10"],
+        &[
+            "model",
+            "summary",
+            "--depth",
+            "40",
+            "--width",
+            "4",
+            "--classes",
+            "10",
+        ],
     ));
     assert!(text.lines().any(|l| l == "parameters: 8949210"), "{text}");
     let text = stdout(&actfn(
         dir.path(),
-        &["model", "summary", "--depth", "10", "--width", "1", "--classes", "100"],
+        &[
+            "model",
+            "summary",
+            "--depth",
+            "10",
+            "--width",
+            "1",
+            "--classes",
+            "100",
+        ],
     ));
     assert!(text.lines().any(|l| l == "parameters: 83700"), "{text}");
 }
@@ -67,7 +94,10 @@ fn model_summary_prints_the_reference_parameter_counts() {
 #[test]
 fn model_summary_rejects_impossible_depths() {
     let dir = TempDir::new().unwrap();
-    let out = actfn(dir.path(), &["model", "summary", "--depth", "27", "--width", "10"]);
+    let out = actfn(
+        dir.path(),
+        &["model", "summary", "--depth", "27", "--width", "10"],
+    );
     assert_fails_with(&out, "depth 27 is not 6n + 4");
 }
 
@@ -76,7 +106,15 @@ fn train_without_data_says_how_to_fetch_it() {
     let dir = TempDir::new().unwrap();
     let out = actfn(
         dir.path(),
-        &["train", "--activation", "relu(x)", "--dataset", "cifar10", "--depth", "10"],
+        &[
+            "train",
+            "--activation",
+            "relu(x)",
+            "--dataset",
+            "cifar10",
+            "--depth",
+            "10",
+        ],
     );
     assert_fails_with(&out, "actfn data fetch cifar10");
 }
@@ -84,7 +122,10 @@ fn train_without_data_says_how_to_fetch_it() {
 #[test]
 fn train_rejects_a_bad_activation() {
     let dir = TempDir::new().unwrap();
-    let out = actfn(dir.path(), &["train", "--activation", "relu(x", "--depth", "10"]);
+    let out = actfn(
+        dir.path(),
+        &["train", "--activation", "relu(x", "--depth", "10"],
+    );
     assert_fails_with(&out, "cannot read the activation");
 }
 
@@ -94,8 +135,21 @@ fn bench_step_reports_time_and_memory() {
     let text = stdout(&actfn(
         dir.path(),
         &[
-            "bench", "step", "--depth", "10", "--width", "1", "--batch", "8", "--steps", "2",
-            "--activation", "tanh(x) * min(x, 0)", "--threads", "1", "--json",
+            "bench",
+            "step",
+            "--depth",
+            "10",
+            "--width",
+            "1",
+            "--batch",
+            "8",
+            "--steps",
+            "2",
+            "--activation",
+            "tanh(x) * min(x, 0)",
+            "--threads",
+            "1",
+            "--json",
         ],
     ));
     let v: Value = serde_json::from_str(text.trim()).unwrap();
@@ -118,13 +172,40 @@ fn train_one_epoch_on_real_cifar10() {
     let dir = TempDir::new().unwrap();
     let fetched = actfn(
         dir.path(),
-        &["data", "fetch", "cifar10", "--from", tarball.to_str().unwrap(), "--data-dir", "data"],
+        &[
+            "data",
+            "fetch",
+            "cifar10",
+            "--from",
+            tarball.to_str().unwrap(),
+            "--data-dir",
+            "data",
+        ],
     );
     stdout(&fetched);
     let args = [
-        "train", "--activation", "tanh(x) * min(x, 0)", "--dataset", "cifar10", "--depth", "10",
-        "--width", "1", "--epochs", "1", "--train-size", "500", "--val-per-class", "20",
-        "--batch", "50", "--threads", "2", "--seed", "3", "--json",
+        "train",
+        "--activation",
+        "tanh(x) * min(x, 0)",
+        "--dataset",
+        "cifar10",
+        "--depth",
+        "10",
+        "--width",
+        "1",
+        "--epochs",
+        "1",
+        "--train-size",
+        "500",
+        "--val-per-class",
+        "20",
+        "--batch",
+        "50",
+        "--threads",
+        "2",
+        "--seed",
+        "3",
+        "--json",
     ];
     let mut with_out = args.to_vec();
     with_out.extend(["--out", "run"]);
@@ -144,7 +225,13 @@ fn train_one_epoch_on_real_cifar10() {
         assert!((0.0..=1.0).contains(&acc), "{key} {acc}");
     }
     assert!(v["val_loss"].as_f64().unwrap() > 0.0);
-    for file in ["config.ron", "data.ron", "metrics.csv", "outcome.ron", "checkpoint/state.ron"] {
+    for file in [
+        "config.ron",
+        "data.ron",
+        "metrics.csv",
+        "outcome.ron",
+        "checkpoint/state.ron",
+    ] {
         assert!(dir.path().join("run").join(file).is_file(), "{file}");
     }
     let csv = std::fs::read_to_string(dir.path().join("run/metrics.csv")).unwrap();

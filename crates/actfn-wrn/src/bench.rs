@@ -67,6 +67,9 @@ pub struct StepBench {
     pub min_seconds: f64,
     /// Slowest step.
     pub max_seconds: f64,
+    /// Median CPU seconds per step over all threads of the process (user + system), where
+    /// the OS reports it: unlike wall time, barely affected by other processes.
+    pub median_cpu_seconds: Option<f64>,
     /// Peak resident memory of the process in bytes (`VmHWM`), where the OS reports it.
     pub peak_rss_bytes: Option<u64>,
 }
@@ -77,6 +80,27 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// CPU seconds (user + system) used so far by all threads of the process, from
+/// `/proc/self/stat` (Linux; clock ticks of 1/100 s).
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => 0.5 * (v[n / 2 - 1] + v[n / 2]),
+    }
 }
 
 /// Measures training steps of `config.model` with `config.activation` on random data.
@@ -91,10 +115,16 @@ pub fn bench_step(config: &StepBenchConfig) -> Result<StepBench> {
     let net = wrn(&vs.root(), &config.model, &act)?;
     let mut sgd = Sgd::new(&vs, 0.9, true, 5e-4);
     let x = Tensor::f_randn([config.batch_size, 3, 32, 32], (Kind::Float, device))?;
-    let y = Tensor::f_randint(config.model.classes, [config.batch_size], (Kind::Int64, device))?;
+    let y = Tensor::f_randint(
+        config.model.classes,
+        [config.batch_size],
+        (Kind::Int64, device),
+    )?;
     let mut times = Vec::with_capacity(config.steps);
+    let mut cpu_times = Vec::with_capacity(config.steps);
     for i in 0..config.warmup + config.steps {
         let start = Instant::now();
+        let cpu_start = process_cpu_seconds();
         let logits = net.forward_t(&x, true);
         let loss = logits.f_cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.0)?;
         sgd.zero_grad();
@@ -104,14 +134,13 @@ pub fn bench_step(config: &StepBenchConfig) -> Result<StepBench> {
         let _ = loss.f_double_value(&[])?;
         if i >= config.warmup {
             times.push(start.elapsed().as_secs_f64());
+            if let (Some(a), Some(b)) = (cpu_start, process_cpu_seconds()) {
+                cpu_times.push(b - a);
+            }
         }
     }
-    times.sort_by(f64::total_cmp);
-    let median = match times.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => times[n / 2],
-        n => 0.5 * (times[n / 2 - 1] + times[n / 2]),
-    };
+    let median_seconds = median(&mut times);
+    let median_cpu_seconds = (cpu_times.len() == times.len()).then(|| median(&mut cpu_times));
     Ok(StepBench {
         activation: config.activation.to_string(),
         mode: config.mode.to_string(),
@@ -122,9 +151,10 @@ pub fn bench_step(config: &StepBenchConfig) -> Result<StepBench> {
         threads: tch::get_num_threads() as i64,
         parameters: parameter_count(&vs),
         steps: times.len(),
-        median_seconds: median,
+        median_seconds,
         min_seconds: times.first().copied().unwrap_or(f64::NAN),
         max_seconds: times.last().copied().unwrap_or(f64::NAN),
+        median_cpu_seconds,
         peak_rss_bytes: peak_rss_bytes(),
     })
 }

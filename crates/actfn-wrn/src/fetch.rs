@@ -259,6 +259,27 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Removes `<dir>/<prefix><pid>` folders left by fetches that were killed (their process is
+/// gone). Only where /proc tells which processes live.
+fn remove_stale_temporaries(dir: &Path, prefix: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists()) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// Unpacks `kind`'s folder from `tarball` into `data_dir`, checking checksums and records.
 fn unpack(
     kind: Cifar,
@@ -278,7 +299,9 @@ fn unpack(
         md5: Md5::new(),
         sha256: Sha256::new(),
     };
-    let tmp = data_dir.join(format!(".fetch-{}-{}", kind.folder(), std::process::id()));
+    let tmp_prefix = format!(".fetch-{}-", kind.folder());
+    remove_stale_temporaries(data_dir, &tmp_prefix);
+    let tmp = data_dir.join(format!("{tmp_prefix}{}", std::process::id()));
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(WrnError::io(&tmp))?;
     }
@@ -418,6 +441,11 @@ mod tests {
         let d = load(Cifar::Cifar10, &data_dir).unwrap();
         assert_eq!(d.train.len(), 100);
         assert_eq!(d.class_names[3], "class3");
+        // A stale folder of a killed fetch is cleaned up.
+        let stale = data_dir.join(format!(".fetch-cifar-10-batches-bin-{}", u32::MAX));
+        fs::create_dir_all(&stale).unwrap();
+        let again = format!("{url}/cifar-10-binary.tar.gz");
+        fetch(Cifar::Cifar10, Some(&again), &data_dir).unwrap();
         // No temporary folder or partial file is left behind.
         let mut names: Vec<_> = fs::read_dir(&data_dir)
             .unwrap()

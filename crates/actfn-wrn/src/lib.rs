@@ -11,6 +11,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod data;
 mod error;
+pub mod evaluator;
 pub mod fetch;
 pub mod model;
 pub mod train;

@@ -86,7 +86,10 @@ fn conv(p: nn::Path, c_in: i64, c_out: i64, ksize: i64, stride: i64) -> nn::Conv
         stride,
         padding: ksize / 2,
         bias: false,
-        ws_init: nn::Init::Randn { mean: 0.0, stdev: std },
+        ws_init: nn::Init::Randn {
+            mean: 0.0,
+            stdev: std,
+        },
         ..Default::default()
     };
     nn::conv2d(p, c_in, c_out, ksize, cfg)
@@ -175,11 +178,7 @@ pub fn group(
 }
 
 /// WRN-d-k for 32x32 RGB images, returning logits `[N, classes]`.
-pub fn wrn(
-    p: &nn::Path,
-    cfg: &WrnConfig,
-    act: &Arc<Activation>,
-) -> Result<impl ModuleT, WrnError> {
+pub fn wrn(p: &nn::Path, cfg: &WrnConfig, act: &Arc<Activation>) -> Result<impl ModuleT, WrnError> {
     let n = cfg.blocks_per_group()?;
     let [w1, w2, w3] = cfg.widths();
     let conv0 = conv(p / "conv", 3, 16, 3, 1);
@@ -206,7 +205,10 @@ pub fn wrn(
 /// Number of trainable parameters in a var store (batch-norm running statistics are
 /// buffers, not parameters).
 pub fn parameter_count(vs: &nn::VarStore) -> i64 {
-    vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
+    vs.trainable_variables()
+        .iter()
+        .map(|t| t.numel() as i64)
+        .sum()
 }
 
 /// Builds WRN-d-k on the CPU and counts its trainable parameters.
@@ -261,7 +263,13 @@ mod tests {
 
     #[test]
     fn closed_form_count_matches_built_models() {
-        for (d, k, c) in [(10, 1, 10), (16, 4, 100), (28, 10, 10), (40, 4, 10), (22, 2, 100)] {
+        for (d, k, c) in [
+            (10, 1, 10),
+            (16, 4, 100),
+            (28, 10, 10),
+            (40, 4, 10),
+            (22, 2, 100),
+        ] {
             let cfg = WrnConfig::new(d, k, c);
             let expected = expected_parameter_count(&cfg).unwrap();
             if d * k <= 64 {

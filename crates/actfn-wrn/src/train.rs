@@ -529,7 +529,8 @@ impl<M: ModuleT> Trainer<'_, M> {
                 .f_index_select(0, &idx)?
                 .f_to_device(self.device)?;
             let logits = self.net.forward_t(&x, true);
-            let loss = logits.f_cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.0)?;
+            let loss =
+                logits.f_cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.0)?;
             let loss_value = loss.f_double_value(&[])?;
             if !loss_value.is_finite() {
                 bar.abandon();
@@ -644,7 +645,13 @@ pub fn train(
     let net = match built {
         Ok(Ok(net)) => net,
         Ok(Err(e)) => return Err(e),
-        Err(p) => return Ok(fail(format!("building the model: {}", panic_message(p)), vec![], 0)),
+        Err(p) => {
+            return Ok(fail(
+                format!("building the model: {}", panic_message(p)),
+                vec![],
+                0,
+            ))
+        }
     };
     let sgd = Sgd::new(&vs, config.momentum, config.nesterov, config.weight_decay);
     let mut trainer = Trainer {
@@ -912,12 +919,20 @@ mod tests {
         }
         let data = data(4);
         let relu = Expr::unary(UnaryOp::Relu, Expr::X);
-        let cfg = TrainConfig { epochs: 2, ..tiny() };
+        let cfg = TrainConfig {
+            epochs: 2,
+            ..tiny()
+        };
         let a = train(&relu, &data, &cfg, &RunOptions::default()).unwrap();
         let b = train(&relu, &data, &cfg, &RunOptions::default()).unwrap();
         assert_eq!((a.val_acc, a.val_loss), (b.val_acc, b.val_loss));
         assert_eq!(a.history[1].train_loss, b.history[1].train_loss);
-        let c = train(&relu, &data, &TrainConfig { seed: 1, ..cfg }, &RunOptions::default());
+        let c = train(
+            &relu,
+            &data,
+            &TrainConfig { seed: 1, ..cfg },
+            &RunOptions::default(),
+        );
         assert_ne!(c.unwrap().history[0].train_loss, a.history[0].train_loss);
     }
 
@@ -925,7 +940,11 @@ mod tests {
     fn symbolic_activation_trains_too() {
         let data = data(4);
         // x * sigmoid(x) (swish), through the symbolic-gradient path.
-        let swish = Expr::binary(BinaryOp::Mul, Expr::X, Expr::unary(UnaryOp::Sigmoid, Expr::X));
+        let swish = Expr::binary(
+            BinaryOp::Mul,
+            Expr::X,
+            Expr::unary(UnaryOp::Sigmoid, Expr::X),
+        );
         let out = train(&swish, &data, &tiny(), &RunOptions::default()).unwrap();
         assert_eq!(out.status, TrainStatus::Ok, "{out:?}");
         assert!(out.val_acc >= 0.7, "validation accuracy {}", out.val_acc);
@@ -972,7 +991,10 @@ mod tests {
             resume: true,
             ..RunOptions::default()
         };
-        let two = TrainConfig { epochs: 2, ..tiny() };
+        let two = TrainConfig {
+            epochs: 2,
+            ..tiny()
+        };
         train(&relu, &data, &two, &options).unwrap();
         for file in ["config.ron", "metrics.csv", "outcome.ron"] {
             assert!(dir.path().join(file).is_file(), "{file}");

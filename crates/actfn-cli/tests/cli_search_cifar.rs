@@ -1,0 +1,235 @@
+//! End-to-end test of `actfn search --task cifar10`: the real binary trains WRN-10-1 on a
+//! small synthetic data set in the official CIFAR-10 binary layout, with the default
+//! preprocessing (centring and ZCA). The data folder lives in cargo's target tmp folder so
+//! that the whitening fitted on the first run (half a minute on two cores) is cached for
+//! later runs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+fn actfn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_actfn"))
+        .args(args)
+        .output()
+        .expect("the actfn binary runs")
+}
+
+fn ok(out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Asserts exit code 2 and returns stderr.
+fn fails(out: Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "expected failure; stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// Pixel bytes of synthetic image `i` of file `file`: a class-dependent brightness plus
+/// pseudo-random noise.
+fn image(file: u64, i: u64, label: u8) -> Vec<u8> {
+    let mut state = (file << 32 | i).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..3072)
+        .map(|p| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let channel = p / 1024;
+            let shift = if channel == usize::from(label % 3) {
+                20 * u64::from(label)
+            } else {
+                0
+            };
+            ((state % 64) + shift).min(255) as u8
+        })
+        .collect()
+}
+
+/// Synthetic CIFAR-10 (`per_class` images of each class in each of the five training
+/// files and the test file) in `data_dir/cifar-10-batches-bin/`, written once.
+fn synthetic_cifar10(data_dir: &Path, per_class: u64) {
+    let dir = data_dir.join("cifar-10-batches-bin");
+    let files = [
+        "data_batch_1.bin",
+        "data_batch_2.bin",
+        "data_batch_3.bin",
+        "data_batch_4.bin",
+        "data_batch_5.bin",
+        "test_batch.bin",
+    ];
+    if files.iter().all(|f| dir.join(f).is_file()) {
+        return;
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    for (k, name) in files.iter().enumerate() {
+        let mut bytes = Vec::new();
+        for i in 0..per_class * 10 {
+            let label = (i % 10) as u8;
+            bytes.push(label);
+            bytes.extend(image(k as u64, i, label));
+        }
+        // Written under another name and renamed: a killed run leaves no short file.
+        let tmp = dir.join(format!("{name}.tmp"));
+        std::fs::write(&tmp, bytes).unwrap();
+        std::fs::rename(&tmp, dir.join(name)).unwrap();
+    }
+}
+
+fn data_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli_search_cifar_data");
+    synthetic_cifar10(&dir, 8);
+    dir
+}
+
+fn search_args<'a>(out: &'a str, data: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "search",
+        "--task",
+        "cifar10",
+        "--strategy",
+        "random",
+        "--population",
+        "2",
+        "--generations",
+        "1",
+        "--wrn-depth",
+        "10",
+        "--wrn-width",
+        "1",
+        "--epochs",
+        "1",
+        "--train-size",
+        "256",
+        "--val-per-class",
+        "5",
+        "--seed",
+        "1",
+        "--test-size",
+        "0",
+        "--out",
+        out,
+        "--data-dir",
+        data,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+#[test]
+fn cifar_search_records_reports_resumes_and_refuses_another_configuration() {
+    let data = data_dir();
+    let data_s = data.to_str().unwrap();
+    let tmp = TempDir::new().unwrap();
+    let out = tmp.path().join("search");
+    let out_s = out.to_str().unwrap();
+
+    // A fresh search: two candidates trained, one line each on stderr.
+    let run = ok(actfn(&search_args(out_s, data_s, &["--threads", "2"])));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("cifar10: 256 training and 50 validation images"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("candidate 1/2: "), "{stderr}");
+    assert!(stderr.contains("candidate 2/2: "), "{stderr}");
+    let records_path = out.join("records.jsonl");
+    let records = std::fs::read_to_string(&records_path).unwrap();
+    let parsed: Vec<Value> = records
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let trained: Vec<&Value> = parsed
+        .iter()
+        .filter(|r| r["duplicate_of"].is_null() && r["status"] != "rejected")
+        .collect();
+    assert_eq!(trained.len(), 2, "{records}");
+    for r in &trained {
+        assert_eq!(r["seed"], 1);
+        assert_eq!(r["epochs"], 1, "{r}");
+        assert!(
+            ["ok", "diverged"].contains(&r["status"].as_str().unwrap()),
+            "{r}"
+        );
+    }
+    let config = std::fs::read_to_string(out.join("config.ron")).unwrap();
+    for needle in [
+        "Cifar(",
+        "dataset: cifar10",
+        "val_per_class: 5",
+        "train_size: Some(256)",
+    ] {
+        assert!(config.contains(needle), "{needle} not in {config}");
+    }
+
+    let report = ok(actfn(&["report", out_s, "--json"]));
+    let report: Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(report["trained"], 2, "{report}");
+    assert_eq!(report["evaluations"].as_u64(), Some(parsed.len() as u64));
+    assert_eq!(
+        report["ok"].as_u64().unwrap() + report["diverged"].as_u64().unwrap(),
+        2
+    );
+
+    // Resume from the directory alone (the data folder may be given anew): nothing
+    // trained again, the records untouched.
+    let run = ok(actfn(&["search", "--resume", out_s, "--data-dir", data_s]));
+    assert!(
+        String::from_utf8_lossy(&run.stdout).contains("records were already there"),
+        "{run:?}"
+    );
+    assert!(!String::from_utf8_lossy(&run.stderr).contains("candidate 1/"));
+    assert_eq!(std::fs::read_to_string(&records_path).unwrap(), records);
+
+    // The same command again, with another thread count and `--milestones ''` (1 epoch has
+    // none anyway): the same search, continued.
+    ok(actfn(&search_args(
+        out_s,
+        data_s,
+        &["--threads", "1", "--milestones", ""],
+    )));
+    assert_eq!(std::fs::read_to_string(&records_path).unwrap(), records);
+
+    // Another training configuration in the same directory is refused, naming the field.
+    let err = fails(actfn(&search_args(out_s, data_s, &["--batch", "64"])));
+    assert!(err.contains("different configuration"), "{err}");
+    assert!(err.contains("batch_size: 128 -> 64"), "{err}");
+    // Training options do not go with --resume.
+    let err = fails(actfn(&["search", "--resume", out_s, "--epochs", "2"]));
+    assert!(err.contains("--epochs"), "{err}");
+    assert_eq!(std::fs::read_to_string(&records_path).unwrap(), records);
+}
+
+#[test]
+fn missing_data_says_how_to_fetch_it() {
+    let tmp = TempDir::new().unwrap();
+    let out = tmp.path().join("search");
+    let empty = tmp.path().join("nodata");
+    let err = fails(actfn(&search_args(
+        out.to_str().unwrap(),
+        empty.to_str().unwrap(),
+        &[],
+    )));
+    assert!(err.contains("actfn data fetch cifar10"), "{err}");
+    assert!(err.contains("--from PATH"), "{err}");
+    assert!(!out.join("config.ron").exists());
+    let err = fails(actfn(&search_args(
+        out.to_str().unwrap(),
+        empty.to_str().unwrap(),
+        &["--milestones", "25,x"],
+    )));
+    assert!(err.contains("`x` is not an epoch number"), "{err}");
+}
