@@ -28,7 +28,8 @@ pub struct Training {
     pub epochs: usize,
     pub milestones: Vec<usize>,
     pub train_size: Option<usize>,
-    pub val_per_class: usize,
+    /// Validation images per class (`None`: the paper's 500 for CIFAR-10, 50 for CIFAR-100).
+    pub val_per_class: Option<usize>,
     /// Test images evaluated (`Some(0)`: none, `None`: the whole test set).
     pub test_size: Option<usize>,
     pub batch: usize,
@@ -58,11 +59,12 @@ impl Training {
                 .map(usize::to_string)
                 .collect::<Vec<_>>()
                 .join(","),
-            "--val-per-class".into(),
-            self.val_per_class.to_string(),
             "--batch".into(),
             self.batch.to_string(),
         ];
+        if let Some(n) = self.val_per_class {
+            args.extend(["--val-per-class".into(), n.to_string()]);
+        }
         if let Some(n) = self.train_size {
             args.extend(["--train-size".into(), n.to_string()]);
         }
@@ -1125,7 +1127,7 @@ mod tests {
         assert_eq!((t1.search_training.depth, t1.search_training.width), (28, 10));
         assert_eq!(t1.search_training.epochs, 50);
         assert_eq!(t1.search_training.milestones, vec![25, 40, 45]);
-        assert_eq!(t1.search_training.val_per_class, 500);
+        assert_eq!(t1.search_training.val_per_class, Some(500));
         assert_eq!(t1.final_training.epochs, 200);
         assert_eq!(t1.final_training.milestones, vec![60, 120, 160]);
         assert_eq!(t1.final_runs, 5);

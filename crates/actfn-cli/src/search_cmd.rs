@@ -249,7 +249,7 @@ pub fn make_evaluator(
 }
 
 /// Parses `--milestones`: comma-separated epochs, or nothing for none.
-fn parse_milestones(text: &str) -> anyhow::Result<Vec<usize>> {
+pub(crate) fn parse_milestones(text: &str) -> anyhow::Result<Vec<usize>> {
     text.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())

@@ -37,8 +37,9 @@ pub struct TrainArgs {
     /// Epochs at which the learning rate is multiplied by 0.2 (default: 60,120,160 for
     /// 200 epochs, as the paper's final training; otherwise 50%, 80% and 90% of the
     /// epochs, which is the paper's 25,40,45 for 50).
-    #[arg(long, value_delimiter = ',')]
-    milestones: Option<Vec<usize>>,
+    /// An empty value (`--milestones ''`) means a constant learning rate.
+    #[arg(long, value_name = "EPOCHS")]
+    milestones: Option<String>,
     /// Keep only this many training images (balanced over classes).
     #[arg(long)]
     train_size: Option<usize>,
@@ -46,6 +47,9 @@ pub struct TrainArgs {
     /// CIFAR-100).
     #[arg(long)]
     val_per_class: Option<usize>,
+    /// Evaluate only the first N images of the official test set (default: all; 0: none).
+    #[arg(long, value_name = "N")]
+    test_size: Option<usize>,
     /// Seed of the train/validation split.
     #[arg(long, default_value_t = 0)]
     split_seed: u64,
@@ -141,9 +145,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         depth: args.depth,
         width: args.width,
         epochs: args.epochs,
-        milestones: args
-            .milestones
-            .unwrap_or_else(|| default_milestones(args.epochs)),
+        milestones: match &args.milestones {
+            Some(text) => crate::search_cmd::parse_milestones(text)?,
+            None => default_milestones(args.epochs),
+        },
         lr: args.lr,
         batch_size: args.batch,
         seed: args.seed,
@@ -161,7 +166,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         train::set_threads(t);
     }
 
-    let prepared = data::prepare(&args.data_dir, &data_config)
+    let prepared = data::prepare_with_test_size(&args.data_dir, &data_config, args.test_size)
         .with_context(|| format!("cannot prepare {kind}"))?;
     let data = TrainData::from(prepared);
     if let Some(dir) = &args.out {

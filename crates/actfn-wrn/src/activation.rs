@@ -1,10 +1,15 @@
 //! Activation functions on tensors: an [`Expr`] compiled to libtorch ops, one function per
 //! op mirroring `actfn_expr::ops` exactly, with two ways to differentiate it.
 //!
-//! Compilation turns `f` (and, in [`ActivationMode::SymbolicGrad`], its symbolic derivative
-//! `f'` from [`Expr::derivative`]) into one small program: a DAG with shared subexpressions
-//! merged and constant subtrees folded in f64 (`cos(1)` is a scalar, `zero(x)` is the
-//! constant 0). Running it costs one libtorch kernel per remaining op.
+//! Compilation first applies rewrites that keep every value bit for bit (`-(-a)`,
+//! `(-a) * (-b)`, clamps that cannot bind such as `max(|x|, 0)`), then turns `f` (and, in
+//! [`ActivationMode::SymbolicGrad`], its symbolic derivative `f'` from
+//! [`Expr::derivative`]) into one small program: a DAG with shared subexpressions merged
+//! and constant subtrees folded in f64 (`cos(1)` is a scalar, `zero(x)` is the constant 0).
+//! Running it costs one libtorch kernel per remaining op. In `f'`, a product of a branch
+//! selector (`step`, `sign`, the weights of `max`/`min`) with a factor that may be
+//! infinite has a strong zero, as autograd's masked backward rules do: `sqrt(relu(x))`
+//! has slope 0, not NaN, for `x <= 0`.
 //!
 //! The two modes differ only in training (when the input requires a gradient):
 //!
@@ -33,7 +38,8 @@ pub enum ActivationMode {
     /// Autograd through every op of `f`: simple, but stores every intermediate.
     Autograd,
     /// `f` and its symbolic derivative computed without autograd; stores only `f'`.
-    /// Faster and leaner (see the crate's bench figures), hence the default.
+    /// Faster and much leaner than [`ActivationMode::Autograd`] (`actfn bench step`
+    /// measures both), hence the default.
     #[default]
     #[serde(rename = "symbolic")]
     SymbolicGrad,
@@ -101,9 +107,7 @@ impl Activation {
         } else {
             let df = match mode {
                 ActivationMode::Autograd => None,
-                ActivationMode::SymbolicGrad => {
-                    Some(program.add_derivative(&simple.derivative()))
-                }
+                ActivationMode::SymbolicGrad => Some(program.add_derivative(&simple.derivative())),
             };
             Plan::Program { program, f, df }
         };
@@ -296,11 +300,9 @@ fn simplify(e: &Expr) -> Expr {
         Expr::Binary(op, a, b) => {
             let (a, b) = (simplify(a), simplify(b));
             match (op, a, b) {
-                (
-                    BinaryOp::Mul,
-                    Expr::Unary(UnaryOp::Neg, p),
-                    Expr::Unary(UnaryOp::Neg, q),
-                ) => Expr::binary(BinaryOp::Mul, *p, *q),
+                (BinaryOp::Mul, Expr::Unary(UnaryOp::Neg, p), Expr::Unary(UnaryOp::Neg, q)) => {
+                    Expr::binary(BinaryOp::Mul, *p, *q)
+                }
                 (BinaryOp::Max, a, Expr::Const(c)) | (BinaryOp::Max, Expr::Const(c), a)
                     if c.0 <= 0.0 && sign_of(&a) == 1 =>
                 {
@@ -342,9 +344,13 @@ fn sign_of(e: &Expr) -> i8 {
     }
 }
 
-/// Elements per slice of a chunked CPU run: 4 MB of f32, so that a handful of
-/// intermediates fit in the last-level cache and stay below glibc's mmap threshold.
-const CHUNK: i64 = 1 << 20;
+/// Elements per slice of a chunked CPU run: 16 MiB of f32, below glibc's mmap threshold
+/// (32 MiB), so that intermediates come from the allocator's free lists instead of fresh
+/// pages. Smaller slices fit the cache better but pay libtorch's per-op threading
+/// overhead more often, which costs more than it saves (measured on WRN-16-4 with 1 and 2
+/// threads: 2^22 was the fastest of 2^18..2^22 and whole tensors, and by far the least
+/// hurt by a busy machine).
+const CHUNK: i64 = 1 << 22;
 
 /// A reference to a value of the program: the input, a folded constant, or a node.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -451,12 +457,44 @@ impl Program {
         }
     }
 
+    /// For node `j = c + n` (either order) with a constant `c > 0` and `n >= 0` (or NaN):
+    /// `n`.
+    fn positive_shift(&self, j: usize) -> Option<Ref> {
+        let (c, n) = match self.nodes[j] {
+            Node::Binary(BinaryOp::Add, Ref::Const(c), n)
+            | Node::Binary(BinaryOp::Add, n, Ref::Const(c)) => (c, n),
+            _ => return None,
+        };
+        let Ref::Node(k) = n else { return None };
+        let nonneg = matches!(
+            self.nodes[k],
+            Node::Unary(
+                UnaryOp::Square
+                    | UnaryOp::Abs
+                    | UnaryOp::Exp
+                    | UnaryOp::Gaussian
+                    | UnaryOp::Softplus
+                    | UnaryOp::Cosh
+                    | UnaryOp::Relu
+                    | UnaryOp::Sigmoid
+                    | UnaryOp::Step
+                    | UnaryOp::Sqrt,
+                _
+            )
+        );
+        (c > 0.0 && nonneg).then_some(n)
+    }
+
     /// Whether `r` may be infinite or NaN for a finite `x`.
     fn may_blow_up(&self, r: Ref) -> bool {
         match r {
             Ref::X => false,
             Ref::Const(c) => !c.is_finite(),
             Ref::Node(i) => match self.nodes[i] {
+                // 1 / (c + n) with c > 0 and n >= 0 stays finite (or NaN with n).
+                Node::Unary(UnaryOp::Recip, Ref::Node(j)) if self.positive_shift(j).is_some() => {
+                    self.may_blow_up(self.positive_shift(j).expect("checked"))
+                }
                 Node::Unary(op, a) => match op {
                     UnaryOp::Sqrt
                     | UnaryOp::Exp
@@ -542,7 +580,8 @@ impl Program {
     /// activation costs several times more).
     fn run_chunked(&self, x: &Tensor, outputs: &[Ref]) -> Result<Vec<Tensor>, TchError> {
         let n = x.numel() as i64;
-        if x.device() != tch::Device::Cpu || n < 2 * CHUNK {
+        let chunk: i64 = std::env::var("ACTFN_CHUNK").ok().and_then(|v| v.parse().ok()).unwrap_or(CHUNK);
+        if x.device() != tch::Device::Cpu || n < 2 * chunk {
             return self.run(x, outputs, true);
         }
         let shape = x.size();
@@ -553,14 +592,17 @@ impl Program {
             .collect::<Result<_, _>>()?;
         let mut start = 0;
         while start < n {
-            let len = CHUNK.min(n - start);
+            let len = chunk.min(n - start);
             let part = self.run(&flat.f_narrow(0, start, len)?, outputs, true)?;
             for (dst, src) in whole.iter().zip(&part) {
                 dst.f_narrow(0, start, len)?.f_copy_(src)?;
             }
             start += len;
         }
-        whole.into_iter().map(|t| t.f_view(shape.as_slice())).collect()
+        whole
+            .into_iter()
+            .map(|t| t.f_view(shape.as_slice()))
+            .collect()
     }
 
     /// Evaluates `outputs` at `x`. With `in_place`, an intermediate is overwritten by the
@@ -1527,7 +1569,7 @@ mod tests {
         let e: Expr = "atan(x) * min(x, 0) + sinc(x) / (x^2 + 1)".parse().unwrap();
         let act = Activation::new(&e, ActivationMode::SymbolicGrad);
         let (p, f, df) = parts(&act);
-        let x = Tensor::randn([3, 7, CHUNK / 8 + 5, 8], (Kind::Float, Device::Cpu)) * 3.0;
+        let x = Tensor::randn([2, CHUNK / 64 + 3, 8, 8], (Kind::Float, Device::Cpu)) * 3.0;
         let _guard = tch::no_grad_guard();
         let whole = p.run(&x, &[f, df.unwrap()], true).unwrap();
         let chunked = p.run_chunked(&x, &[f, df.unwrap()]).unwrap();
@@ -1556,66 +1598,5 @@ mod tests {
             assert_eq!(m.to_string().parse::<ActivationMode>().unwrap(), m);
         }
         assert!("fast".parse::<ActivationMode>().is_err());
-    }
-}
-#[cfg(test)]
-mod tmp_probe {
-    #[test]
-    fn probe() {
-        let e: actfn_expr::Expr = "(-(atan(x^3) * cos(1))) * (-(atan(min(x, 0)) * max(abs(x), 0)))".parse().unwrap();
-        println!("f = {e}\nd = {}", super::simplify(&e).derivative());
-        let a = super::Activation::new(&e, super::ActivationMode::SymbolicGrad);
-        if let super::Plan::Program { program, .. } = &a.plan {
-            for (i, n) in program.nodes.iter().enumerate() { println!("{i}: {n:?}"); }
-        }
-        tch::set_num_threads(2);
-        let x = tch::Tensor::randn([128, 64, 32, 32], (tch::Kind::Float, tch::Device::Cpu));
-        let time = |name: &str, f: &dyn Fn() -> tch::Tensor| {
-            let _ = f();
-            let t0 = std::time::Instant::now();
-            let c0 = crate::bench::process_cpu_seconds().unwrap();
-            for _ in 0..10 { let _ = f(); }
-            println!("{name}: {:.2} ms wall, {:.2} ms cpu", t0.elapsed().as_secs_f64() * 100.0, (crate::bench::process_cpu_seconds().unwrap() - c0) * 100.0);
-        };
-        let y = x.copy();
-        time("mul", &|| &x * &y);
-        time("mul_ inplace", &|| { let mut z = y.shallow_clone(); z.f_mul_(&x).unwrap() });
-        time("relu", &|| x.relu());
-        time("atan", &|| x.atan());
-        time("atan_ inplace", &|| { let mut z = y.shallow_clone(); z.atan_() });
-        time("sign", &|| x.sign());
-        time("exp", &|| x.exp());
-        time("tanh", &|| x.tanh());
-        time("square", &|| x.square());
-        time("eq0", &|| x.eq(0.0));
-        time("clamp_min", &|| x.clamp_min(0.0));
-        time("addcmul", &|| x.addcmul(&y, &x));
-        time("where", &|| x.where_self(&x.gt(0.0), &y));
-        time("act symbolic no-grad", &|| a.f_value(&x).unwrap());
-        let xg = x.set_requires_grad(true);
-        time("act symbolic grad", &|| a.f_forward(&(&xg * 1.0)).unwrap());
-        if let super::Plan::Program { program, f, df } = &a.plan {
-            time("program f,df full", &|| { let _g = tch::no_grad_guard(); program.run(&x, &[*f, df.unwrap()], true).unwrap().pop().unwrap() });
-            for chunk in [1i64 << 14, 1 << 16, 1 << 18, 1 << 20] {
-                time(&format!("program f,df chunk {chunk}"), &|| {
-                    let _g = tch::no_grad_guard();
-                    let flat = x.view([-1]);
-                    let mut v = flat.empty_like();
-                    let mut d = flat.empty_like();
-                    let n = flat.size()[0];
-                    let mut s = 0;
-                    while s < n {
-                        let len = chunk.min(n - s);
-                        let xc = flat.narrow(0, s, len);
-                        let mut o = program.run(&xc, &[*f, df.unwrap()], true).unwrap();
-                        d.narrow(0, s, len).copy_(&o.pop().unwrap());
-                        v.narrow(0, s, len).copy_(&o.pop().unwrap());
-                        s += len;
-                    }
-                    let _ = &mut v; let _ = &mut d;
-                    v
-                });
-            }
-        }
     }
 }

@@ -146,8 +146,8 @@ impl WrnEvaluator {
         })
     }
 
-    /// An evaluator over data prepared elsewhere; `fingerprint` identifies the data in
-    /// the configuration hash.
+    /// An evaluator over data prepared elsewhere (`data.fingerprint` identifies the data in
+    /// the configuration hash; `data_config` should be what the data were prepared with).
     pub fn from_data(
         data: SearchData,
         data_config: DataConfig,

@@ -174,7 +174,8 @@ impl From<crate::data::Prepared> for TrainData {
             train_labels: p.train_labels,
             val_images: p.val_images,
             val_labels: p.val_labels,
-            test: Some((p.test_images, p.test_labels)),
+            // An empty test set (a search, or `--test-size 0`) means no test evaluation.
+            test: (p.test_images.size()[0] > 0).then_some((p.test_images, p.test_labels)),
             num_classes: p.num_classes as i64,
         }
     }
@@ -599,8 +600,22 @@ fn write_metrics_csv(path: &Path, history: &[EpochMetrics]) -> Result<()> {
 /// Returns `Err` only for problems of the setup (an invalid configuration, malformed data,
 /// an unwritable output folder). A candidate whose loss turns NaN or infinite comes back
 /// as [`TrainStatus::Diverged`], one whose training raises an error or panics as
-/// [`TrainStatus::Failed`]; the process goes on either way.
+/// [`TrainStatus::Failed`]; the process goes on either way. With an output folder, the
+/// outcome is written to `outcome.ron` whatever the status.
 pub fn train(
+    activation: &Expr,
+    data: &TrainData,
+    config: &TrainConfig,
+    options: &RunOptions,
+) -> Result<TrainOutcome> {
+    let outcome = train_run(activation, data, config, options)?;
+    if let Some(dir) = &options.out_dir {
+        save_ron(&dir.join("outcome.ron"), &outcome)?;
+    }
+    Ok(outcome)
+}
+
+fn train_run(
     activation: &Expr,
     data: &TrainData,
     config: &TrainConfig,
@@ -785,7 +800,7 @@ pub fn train(
             }
         }
     };
-    let outcome = TrainOutcome {
+    Ok(TrainOutcome {
         val_acc,
         val_loss,
         test_acc,
@@ -794,16 +809,7 @@ pub fn train(
         epochs_run,
         seconds: started.elapsed().as_secs_f64(),
         history,
-    };
-    if let Some(dir) = &options.out_dir {
-        write_outcome(dir, &outcome)?;
-    }
-    Ok(outcome)
-}
-
-/// Writes `outcome.ron` into the run's folder.
-fn write_outcome(dir: &Path, outcome: &TrainOutcome) -> Result<()> {
-    save_ron(&dir.join("outcome.ron"), outcome)
+    })
 }
 
 #[cfg(test)]
@@ -960,7 +966,14 @@ mod tests {
         );
         for mode in [ActivationMode::SymbolicGrad, ActivationMode::Autograd] {
             let cfg = TrainConfig { mode, ..tiny() };
-            let out = train(&blowup, &data, &cfg, &RunOptions::default()).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let options = RunOptions {
+                out_dir: Some(dir.path().to_path_buf()),
+                ..RunOptions::default()
+            };
+            let out = train(&blowup, &data, &cfg, &options).unwrap();
+            let recorded = fs::read_to_string(dir.path().join("outcome.ron")).unwrap();
+            assert!(recorded.contains("Diverged") || recorded.contains("diverged"), "{recorded}");
             match &out.status {
                 TrainStatus::Diverged { epoch, reason } => {
                     assert_eq!(*epoch, 1);
@@ -971,6 +984,19 @@ mod tests {
             assert!(out.val_acc.is_nan());
             assert_eq!(out.test_acc, None);
         }
+    }
+
+    #[test]
+    fn errors_and_panics_become_failure_reasons() {
+        let err: Result<(), String> = guarded("training", || Err::<(), _>("out of memory"));
+        assert_eq!(err.unwrap_err(), "training: out of memory");
+        let panicked: Result<(), String> = guarded("training", || -> Result<(), String> {
+            panic!("activation sqrt(x) failed: shape mismatch")
+        });
+        assert_eq!(
+            panicked.unwrap_err(),
+            "training: activation sqrt(x) failed: shape mismatch"
+        );
     }
 
     #[test]
