@@ -973,7 +973,10 @@ mod tests {
             };
             let out = train(&blowup, &data, &cfg, &options).unwrap();
             let recorded = fs::read_to_string(dir.path().join("outcome.ron")).unwrap();
-            assert!(recorded.contains("Diverged") || recorded.contains("diverged"), "{recorded}");
+            assert!(
+                recorded.contains("Diverged") || recorded.contains("diverged"),
+                "{recorded}"
+            );
             match &out.status {
                 TrainStatus::Diverged { epoch, reason } => {
                     assert_eq!(*epoch, 1);
