@@ -193,12 +193,16 @@ fn default_preset() -> String {
     if gpu { "paper" } else { "cpu" }.to_owned()
 }
 
-fn load_preset<T: for<'de> Deserialize<'de>>(root: &Path, table: &str, preset: &str) -> anyhow::Result<T> {
+fn load_preset<T: for<'de> Deserialize<'de>>(
+    root: &Path,
+    table: &str,
+    preset: &str,
+) -> anyhow::Result<T> {
     let path = root.join("experiments").join(format!("{table}.ron"));
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
-    let mut presets: BTreeMap<String, T> =
-        ron::from_str(&text).with_context(|| format!("{}: not a valid preset file", path.display()))?;
+    let mut presets: BTreeMap<String, T> = ron::from_str(&text)
+        .with_context(|| format!("{}: not a valid preset file", path.display()))?;
     let names = presets.keys().cloned().collect::<Vec<_>>().join(", ");
     presets
         .remove(preset)
@@ -230,7 +234,8 @@ impl Context_ {
                     .with_context(|| format!("cannot remove {}", finals.display()))?;
             }
         }
-        std::fs::create_dir_all(&runs).with_context(|| format!("cannot create {}", runs.display()))?;
+        std::fs::create_dir_all(&runs)
+            .with_context(|| format!("cannot create {}", runs.display()))?;
         std::fs::create_dir_all(&results)
             .with_context(|| format!("cannot create {}", results.display()))?;
         let actfn = build_actfn(root)?;
@@ -264,11 +269,7 @@ impl Context_ {
             .output()
             .with_context(|| format!("cannot run {}", self.actfn.display()))?;
         if !output.status.success() {
-            bail!(
-                "`actfn {}` failed ({})",
-                args.join(" "),
-                output.status
-            );
+            bail!("`actfn {}` failed ({})", args.join(" "), output.status);
         }
         String::from_utf8(output.stdout).context("actfn printed non-UTF-8 output")
     }
@@ -307,7 +308,13 @@ impl Context_ {
     }
 
     /// Runs (or continues) one search and returns its report.
-    fn search(&self, table: &str, plan: &SearchPlan, training: &Training, seed: u64) -> anyhow::Result<Report> {
+    fn search(
+        &self,
+        table: &str,
+        plan: &SearchPlan,
+        training: &Training,
+        seed: u64,
+    ) -> anyhow::Result<Report> {
         let dir = self.runs.join(table).join(&plan.name);
         self.ensure_data(&training.dataset)?;
         let mut args = vec![
@@ -375,7 +382,13 @@ impl Context_ {
     }
 
     /// Runs (or reuses) `runs` final trainings of `expr` and returns their outcomes.
-    fn finals(&self, expr: &Expr, training: &Training, runs: usize, label: &str) -> anyhow::Result<Vec<RunResult>> {
+    fn finals(
+        &self,
+        expr: &Expr,
+        training: &Training,
+        runs: usize,
+        label: &str,
+    ) -> anyhow::Result<Vec<RunResult>> {
         self.ensure_data(&training.dataset)?;
         let canonical = expr.to_string();
         let fn_key = format!("{:016x}", fnv1a(canonical.as_bytes()));
@@ -417,7 +430,11 @@ impl Context_ {
             args.extend(training.args("--depth", "--width"));
             args.extend(self.threads_args());
             let json = self.actfn(&args)?;
-            let line = json.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or("");
+            let line = json
+                .lines()
+                .rev()
+                .find(|l| l.trim_start().starts_with('{'))
+                .unwrap_or("");
             let parsed: TrainJson = serde_json::from_str(line)
                 .with_context(|| format!("cannot read `actfn train --json` output {line:?}"))?;
             let result = RunResult {
@@ -452,16 +469,12 @@ struct Report {
 struct TopItem {
     expr: String,
     val_acc: f64,
-    #[serde(default)]
-    val_loss: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 struct GenerationItem {
     generation: usize,
     best_val_acc: Option<f64>,
-    #[serde(default)]
-    best_val_loss: Option<f64>,
 }
 
 /// `actfn train --json`.
@@ -498,7 +511,10 @@ impl RunResult {
 fn median_acc(runs: &[RunResult]) -> (Option<f64>, bool) {
     let accs: Vec<f64> = runs.iter().filter_map(RunResult::ok_acc).collect();
     let incomplete = accs.len() < runs.len();
-    (actfn_stats::median(&accs).ok().map(|m| 100.0 * m), incomplete)
+    (
+        actfn_stats::median(&accs).ok().map(|m| 100.0 * m),
+        incomplete,
+    )
 }
 
 fn fmt_acc(acc: Option<f64>, incomplete: bool) -> String {
@@ -555,7 +571,10 @@ fn paper_notation(expr: &Expr) -> String {
 }
 
 /// `--functions NAME=EXPR ...` as a map.
-fn function_overrides(options: &Options, allowed: &[&str]) -> anyhow::Result<BTreeMap<String, Expr>> {
+fn function_overrides(
+    options: &Options,
+    allowed: &[&str],
+) -> anyhow::Result<BTreeMap<String, Expr>> {
     let mut map = BTreeMap::new();
     for item in &options.functions {
         let (name, text) = item
@@ -563,7 +582,10 @@ fn function_overrides(options: &Options, allowed: &[&str]) -> anyhow::Result<BTr
             .with_context(|| format!("--functions takes NAME=EXPR, got {item:?}"))?;
         let name = name.trim();
         if !allowed.contains(&name) {
-            bail!("--functions: unknown name {name:?} (expected one of {})", allowed.join(", "));
+            bail!(
+                "--functions: unknown name {name:?} (expected one of {})",
+                allowed.join(", ")
+            );
         }
         map.insert(name.to_owned(), parse_expr(text)?);
     }
@@ -633,7 +655,12 @@ pub fn table1(root: &Path, options: &Options) -> anyhow::Result<()> {
     let mut rows: Vec<(String, usize, Expr, Option<f64>)> = Vec::new();
     for (plan, report) in &reports {
         for (rank, item) in report.top.iter().take(preset.top_k).enumerate() {
-            rows.push((plan.name.clone(), rank + 1, parse_expr(&item.expr)?, Some(item.val_acc)));
+            rows.push((
+                plan.name.clone(),
+                rank + 1,
+                parse_expr(&item.expr)?,
+                Some(item.val_acc),
+            ));
         }
     }
     for (rank, (_, text)) in BASELINES.iter().enumerate() {
@@ -683,18 +710,29 @@ pub fn table1(root: &Path, options: &Options) -> anyhow::Result<()> {
 
     write_csv(&ctx.results.join("table1.csv"), &table)?;
     write_csv(&ctx.results.join("table1-runs.csv"), &all_runs)?;
-    std::fs::write(ctx.results.join("table1.md"), table1_markdown(&ctx, &preset, &table, &reports))?;
+    std::fs::write(
+        ctx.results.join("table1.md"),
+        table1_markdown(&ctx, &preset, &table, &reports),
+    )?;
     table1_figures(&ctx, &reports, &table)?;
     ctx.stage(&format!(
         "Table 1 done in {:.0} s: {}",
         ctx.started.elapsed().as_secs_f64(),
         ctx.results.join("table1.md").display()
     ));
-    print!("{}", std::fs::read_to_string(ctx.results.join("table1.md"))?);
+    print!(
+        "{}",
+        std::fs::read_to_string(ctx.results.join("table1.md"))?
+    );
     Ok(())
 }
 
-fn table1_markdown(ctx: &Context_, preset: &Table1, table: &[Table1Row], reports: &[(SearchPlan, Report)]) -> String {
+fn table1_markdown(
+    ctx: &Context_,
+    preset: &Table1,
+    table: &[Table1Row],
+    reports: &[(SearchPlan, Report)],
+) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# Table 1 (preset `{}`)\n", ctx.preset);
     let _ = writeln!(md, "Preset: {}.\n", preset.about);
@@ -721,19 +759,27 @@ fn table1_markdown(ctx: &Context_, preset: &Table1, table: &[Table1Row], reports
             r.search_val_acc.map_or("—".into(), |v| format!("{v:.1}")),
             fmt_acc(r.cifar10, r.cifar10_incomplete),
             fmt_acc(r.cifar100, r.cifar100_incomplete),
-            r.paper_function.as_deref().map_or("—".into(), |f| format!("`{f}`")),
+            r.paper_function
+                .as_deref()
+                .map_or("—".into(), |f| format!("`{f}`")),
             r.paper_cifar10.as_deref().unwrap_or("—"),
             r.paper_cifar100.as_deref().unwrap_or("—"),
         );
     }
     let _ = writeln!(md, "\n## Searches\n");
-    let _ = writeln!(md, "| search | evaluations | trained | best val acc per generation |");
+    let _ = writeln!(
+        md,
+        "| search | evaluations | trained | best val acc per generation |"
+    );
     let _ = writeln!(md, "|---|---|---|---|");
     for (plan, report) in reports {
         let curve: Vec<String> = report
             .generations
             .iter()
-            .map(|g| g.best_val_acc.map_or("—".into(), |a| format!("{:.1}", 100.0 * a)))
+            .map(|g| {
+                g.best_val_acc
+                    .map_or("—".into(), |a| format!("{:.1}", 100.0 * a))
+            })
             .collect();
         let _ = writeln!(
             md,
@@ -751,7 +797,11 @@ fn table1_markdown(ctx: &Context_, preset: &Table1, table: &[Table1Row], reports
     md
 }
 
-fn table1_figures(ctx: &Context_, reports: &[(SearchPlan, Report)], table: &[Table1Row]) -> anyhow::Result<()> {
+fn table1_figures(
+    ctx: &Context_,
+    reports: &[(SearchPlan, Report)],
+    table: &[Table1Row],
+) -> anyhow::Result<()> {
     // Figure 3: best validation accuracy per generation of the S2 searches.
     let mut curves = String::from("search,generation,best_val_acc\n");
     for (plan, report) in reports.iter().filter(|(p, _)| p.depth == 2) {
@@ -777,7 +827,10 @@ fn table1_figures(ctx: &Context_, reports: &[(SearchPlan, Report)], table: &[Tab
             "--title".into(),
             "Figure 3: top validation accuracy per generation (S2)".into(),
             "--out".into(),
-            ctx.results.join(format!("figure3.{ext}")).display().to_string(),
+            ctx.results
+                .join(format!("figure3.{ext}"))
+                .display()
+                .to_string(),
         ])?;
     }
     // Figure 4: best function after each generation of loss-based evolution.
@@ -803,7 +856,10 @@ fn table1_figures(ctx: &Context_, reports: &[(SearchPlan, Report)], table: &[Tab
                     "--title".into(),
                     "Figure 4: best function after each generation (loss-based evolution)".into(),
                     "--out".into(),
-                    ctx.results.join(format!("figure4.{ext}")).display().to_string(),
+                    ctx.results
+                        .join(format!("figure4.{ext}"))
+                        .display()
+                        .to_string(),
                 ]);
                 ctx.actfn(&a)?;
             }
@@ -826,7 +882,10 @@ fn table1_figures(ctx: &Context_, reports: &[(SearchPlan, Report)], table: &[Tab
             "--title".into(),
             "Figure 6: best functions found, with ReLU and Swish".into(),
             "--out".into(),
-            ctx.results.join(format!("figure6.{ext}")).display().to_string(),
+            ctx.results
+                .join(format!("figure6.{ext}"))
+                .display()
+                .to_string(),
         ]);
         ctx.actfn(&a)?;
     }
@@ -853,8 +912,16 @@ fn read_table1(ctx: &Context_) -> Option<Vec<BTreeMap<String, String>>> {
 fn best_from_table1(ctx: &Context_, search: &str, column: &str) -> Option<Expr> {
     let rows = read_table1(ctx)?;
     rows.iter()
-        .filter(|r| r.get("search").map(String::as_str) == Some(search) || search == "*" && r.get("search").map(String::as_str) != Some("baseline"))
-        .filter_map(|r| Some((r.get(column)?.parse::<f64>().ok()?, r.get("canonical")?.clone())))
+        .filter(|r| {
+            r.get("search").map(String::as_str) == Some(search)
+                || search == "*" && r.get("search").map(String::as_str) != Some("baseline")
+        })
+        .filter_map(|r| {
+            Some((
+                r.get(column)?.parse::<f64>().ok()?,
+                r.get("canonical")?.clone(),
+            ))
+        })
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .and_then(|(_, text)| Expr::parse(&text).ok())
 }
@@ -887,15 +954,16 @@ pub fn table2(root: &Path, options: &Options) -> anyhow::Result<()> {
     ctx.stage(&format!("Table 2, preset {}: {}", ctx.preset, preset.about));
 
     let paper = |label: &str| actfn_expr::paper::paper_function(label).context("paper function");
-    let pick = |name: &str, search: &str, paper_label: &str| -> anyhow::Result<(Expr, &'static str)> {
-        if let Some(e) = overrides.get(name) {
-            return Ok((e.clone(), "given with --functions"));
-        }
-        if let Some(e) = best_from_table1(&ctx, search, "cifar100") {
-            return Ok((e, "best CIFAR-100 median of this preset's Table 1"));
-        }
-        Ok((paper(paper_label)?, "the paper's"))
-    };
+    let pick =
+        |name: &str, search: &str, paper_label: &str| -> anyhow::Result<(Expr, &'static str)> {
+            if let Some(e) = overrides.get(name) {
+                return Ok((e.clone(), "given with --functions"));
+            }
+            if let Some(e) = best_from_table1(&ctx, search, "cifar100") {
+                return Ok((e, "best CIFAR-100 median of this preset's Table 1"));
+            }
+            Ok((paper(paper_label)?, "the paper's"))
+        };
     let (s1, s1_source) = pick("best-s1", "exhaustive-s1", "exhaustive-1")?;
     let (s2, s2_source) = pick("best-s2", "evolution-loss-s2", "evo-loss-3")?;
     let relu = parse_expr(BASELINES[0].1)?;
@@ -911,7 +979,14 @@ pub fn table2(root: &Path, options: &Options) -> anyhow::Result<()> {
     let mut all_runs = Vec::new();
     for (name, expr, runs) in groups {
         let results = ctx.finals(expr, &preset.training, runs, name)?;
-        accs.insert(name, results.iter().filter_map(RunResult::ok_acc).map(|a| 100.0 * a).collect());
+        accs.insert(
+            name,
+            results
+                .iter()
+                .filter_map(RunResult::ok_acc)
+                .map(|a| 100.0 * a)
+                .collect(),
+        );
         all_runs.extend(results);
     }
     // The paper's pairs, its t-values and p-values, and its group sizes.
@@ -951,7 +1026,10 @@ pub fn table2(root: &Path, options: &Options) -> anyhow::Result<()> {
     let _ = writeln!(md, "Preset: {}.\n", preset.about);
     let _ = writeln!(md, "- best S1: `{}` ({s1_source})", paper_notation(&s1));
     let _ = writeln!(md, "- best S2: `{}` ({s2_source})\n", paper_notation(&s2));
-    let _ = writeln!(md, "Test accuracy (%) of runs that finished; two-sided p-values.\n");
+    let _ = writeln!(
+        md,
+        "Test accuracy (%) of runs that finished; two-sided p-values.\n"
+    );
     let _ = writeln!(md, "| pair | n | means | Student t; p | Welch t; p | paper t; p | paper's t as Student (df = n1+n2-2) |");
     let _ = writeln!(md, "|---|---|---|---|---|---|---|");
     let num = |v: Option<f64>, prec: usize| v.map_or("—".to_owned(), |x| format!("{x:.prec$}"));
@@ -979,9 +1057,24 @@ pub fn table2(root: &Path, options: &Options) -> anyhow::Result<()> {
         "\nThe last column turns the paper's t-values into p-values with Student's pooled-variance degrees of freedom; it matches the paper's p-values, which shows the paper used Student's test, not Welch's.\n"
     );
     std::fs::write(ctx.results.join("table2.md"), &md)?;
-    ctx.stage(&format!("Table 2 done in {:.0} s", ctx.started.elapsed().as_secs_f64()));
+    ctx.stage(&format!(
+        "Table 2 done in {:.0} s",
+        ctx.started.elapsed().as_secs_f64()
+    ));
     print!("{md}");
     Ok(())
+}
+
+/// One row of Table 3.
+#[derive(Debug, Clone, Serialize)]
+struct Table3Row {
+    role: String,
+    function: String,
+    canonical: String,
+    source: String,
+    median_test_acc: Option<f64>,
+    incomplete: bool,
+    paper: Option<String>,
 }
 
 /// `cargo xtask reproduce-table3`.
@@ -1009,20 +1102,42 @@ pub fn table3(root: &Path, options: &Options) -> anyhow::Result<()> {
                 .top
                 .first()
                 .context("the Table 3 search trained no function successfully")?;
-            (parse_expr(&top.expr)?, "best of this table's search", Some(report))
+            (
+                parse_expr(&top.expr)?,
+                "best of this table's search",
+                Some(report),
+            )
         }
     };
     let rows = [
         ("specialized", specialized.clone(), s_source, Some("72.6")),
         ("transferred", transferred.clone(), t_source, Some("72.1")),
-        ("Swish", parse_expr(BASELINES[1].1)?, "baseline", Some("71.1")),
-        ("ReLU", parse_expr(BASELINES[0].1)?, "baseline", Some("71.0")),
+        (
+            "Swish",
+            parse_expr(BASELINES[1].1)?,
+            "baseline",
+            Some("71.1"),
+        ),
+        (
+            "ReLU",
+            parse_expr(BASELINES[0].1)?,
+            "baseline",
+            Some("71.0"),
+        ),
     ];
     let mut md = String::new();
     let _ = writeln!(md, "# Table 3 (preset `{}`)\n", ctx.preset);
     let _ = writeln!(md, "Preset: {}.\n", preset.about);
-    let _ = writeln!(md, "Median test accuracy (%) of {} runs, {}.\n", preset.final_runs, preset.final_training.describe());
-    let _ = writeln!(md, "| role | function | source | accuracy | paper (WRN-40-4, CIFAR-100) |");
+    let _ = writeln!(
+        md,
+        "Median test accuracy (%) of {} runs, {}.\n",
+        preset.final_runs,
+        preset.final_training.describe()
+    );
+    let _ = writeln!(
+        md,
+        "| role | function | source | accuracy | paper (WRN-40-4, CIFAR-100) |"
+    );
     let _ = writeln!(md, "|---|---|---|---|---|");
     let mut csv_rows = Vec::new();
     let mut all_runs = Vec::new();
@@ -1036,14 +1151,15 @@ pub fn table3(root: &Path, options: &Options) -> anyhow::Result<()> {
             fmt_acc(acc, incomplete),
             paper.unwrap_or("—")
         );
-        csv_rows.push(BTreeMap::from([
-            ("role", role.to_owned()),
-            ("function", paper_notation(&expr)),
-            ("canonical", expr.to_string()),
-            ("source", source.to_owned()),
-            ("median_test_acc", acc.map_or(String::new(), |a| format!("{a:.2}"))),
-            ("incomplete", incomplete.to_string()),
-        ]));
+        csv_rows.push(Table3Row {
+            role: role.to_owned(),
+            function: paper_notation(&expr),
+            canonical: expr.to_string(),
+            source: source.to_owned(),
+            median_test_acc: acc,
+            incomplete,
+            paper: paper.map(str::to_owned),
+        });
         all_runs.extend(runs);
     }
     write_csv(&ctx.results.join("table3.csv"), &csv_rows)?;
@@ -1062,7 +1178,11 @@ pub fn table3(root: &Path, options: &Options) -> anyhow::Result<()> {
                 "100000".into(),
             ])?;
             let table1: Report = serde_json::from_str(&json)?;
-            let here: BTreeMap<&str, f64> = report.top.iter().map(|t| (t.expr.as_str(), t.val_acc)).collect();
+            let here: BTreeMap<&str, f64> = report
+                .top
+                .iter()
+                .map(|t| (t.expr.as_str(), t.val_acc))
+                .collect();
             let mut csv = String::from("expr,table1_val_acc,table3_val_acc\n");
             let mut n = 0;
             for t in &table1.top {
@@ -1086,17 +1206,26 @@ pub fn table3(root: &Path, options: &Options) -> anyhow::Result<()> {
                         "--title".into(),
                         "Figure 5: validation accuracy across tasks".into(),
                         "--out".into(),
-                        ctx.results.join(format!("figure5.{ext}")).display().to_string(),
+                        ctx.results
+                            .join(format!("figure5.{ext}"))
+                            .display()
+                            .to_string(),
                     ])?;
                 }
             }
-            let _ = writeln!(md, "\nFigure 5 (`figure5.png`): {n} functions trained by both searches.\n");
+            let _ = writeln!(
+                md,
+                "\nFigure 5 (`figure5.png`): {n} functions trained by both searches.\n"
+            );
         } else {
             let _ = writeln!(md, "\nFigure 5 needs Table 1's exhaustive search of this preset; run `cargo xtask reproduce-table1 --preset {}` first.\n", ctx.preset);
         }
     }
     std::fs::write(ctx.results.join("table3.md"), &md)?;
-    ctx.stage(&format!("Table 3 done in {:.0} s", ctx.started.elapsed().as_secs_f64()));
+    ctx.stage(&format!(
+        "Table 3 done in {:.0} s",
+        ctx.started.elapsed().as_secs_f64()
+    ));
     print!("{md}");
     Ok(())
 }
@@ -1106,7 +1235,10 @@ mod tests {
     use super::*;
 
     fn root() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf()
     }
 
     #[test]
@@ -1124,7 +1256,10 @@ mod tests {
     #[test]
     fn paper_preset_is_the_paper() {
         let t1: Table1 = load_preset(&root(), "table1", "paper").unwrap();
-        assert_eq!((t1.search_training.depth, t1.search_training.width), (28, 10));
+        assert_eq!(
+            (t1.search_training.depth, t1.search_training.width),
+            (28, 10)
+        );
         assert_eq!(t1.search_training.epochs, 50);
         assert_eq!(t1.search_training.milestones, vec![25, 40, 45]);
         assert_eq!(t1.search_training.val_per_class, Some(500));
@@ -1132,10 +1267,24 @@ mod tests {
         assert_eq!(t1.final_training.milestones, vec![60, 120, 160]);
         assert_eq!(t1.final_runs, 5);
         let evo = &t1.searches[2];
-        assert_eq!((evo.population, evo.elites, evo.random, evo.generations), (Some(50), Some(5), Some(10), Some(10)));
-        assert!(t1.searches[0].unary.is_empty(), "the paper's exhaustive search covers all of S1");
+        assert_eq!(
+            (evo.population, evo.elites, evo.random, evo.generations),
+            (Some(50), Some(5), Some(10), Some(10))
+        );
+        assert!(
+            t1.searches[0].unary.is_empty(),
+            "the paper's exhaustive search covers all of S1"
+        );
         let t2: Table2 = load_preset(&root(), "table2", "paper").unwrap();
-        assert_eq!((t2.runs.relu, t2.runs.swish, t2.runs.best_s1, t2.runs.best_s2), (50, 25, 50, 15));
+        assert_eq!(
+            (
+                t2.runs.relu,
+                t2.runs.swish,
+                t2.runs.best_s1,
+                t2.runs.best_s2
+            ),
+            (50, 25, 50, 15)
+        );
         let t3: Table3 = load_preset(&root(), "table3", "paper").unwrap();
         assert_eq!((t3.final_training.depth, t3.final_training.width), (40, 4));
     }
@@ -1162,7 +1311,11 @@ mod tests {
             val_acc: None,
             status: status.into(),
         };
-        let (m, inc) = median_acc(&[run(Some(0.5), "ok"), run(Some(0.7), "ok"), run(None, "diverged")]);
+        let (m, inc) = median_acc(&[
+            run(Some(0.5), "ok"),
+            run(Some(0.7), "ok"),
+            run(None, "diverged"),
+        ]);
         assert!((m.unwrap() - 60.0).abs() < 1e-9);
         assert!(inc);
         assert_eq!(fmt_acc(m, inc), "60.0 (*)");

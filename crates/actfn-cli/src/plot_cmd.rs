@@ -45,7 +45,10 @@ pub struct PlotArgs {
 }
 
 pub fn run(args: PlotArgs) -> anyhow::Result<()> {
-    let (xs, ys) = (args.x.as_deref().unwrap_or(""), args.y.as_deref().unwrap_or(""));
+    let (xs, ys) = (
+        args.x.as_deref().unwrap_or(""),
+        args.y.as_deref().unwrap_or(""),
+    );
     let labels = Labels {
         title: &args.title,
         x: xs,
@@ -129,9 +132,9 @@ pub fn sample(label: &str, expr: &Expr, lo: f64, hi: f64, points: usize) -> Seri
 }
 
 fn parse_range(text: &str) -> anyhow::Result<(f64, f64)> {
-    let parsed = text.split_once(',').and_then(|(a, b)| {
-        Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?))
-    });
+    let parsed = text
+        .split_once(',')
+        .and_then(|(a, b)| Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?)));
     match parsed {
         Some((lo, hi)) if lo.is_finite() && hi.is_finite() && lo < hi => Ok((lo, hi)),
         _ => bail!("--range must be LO,HI with finite LO < HI, got {text:?}"),
