@@ -104,6 +104,36 @@ struct PointsArgs {
         allow_hyphen_values = true
     )]
     at: Vec<f64>,
+    /// `f64`: actfn-expr's evaluator; `torch`: the f32 tensor path training uses (the
+    /// gradient by a backward pass).
+    #[arg(long, value_enum, default_value_t = Backend::F64)]
+    backend: Backend,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    F64,
+    Torch,
+}
+
+/// Values (or derivatives, with `grad`) of `p.expr` at `p.at` on the chosen backend.
+fn points(p: &PointsArgs, grad: bool) -> anyhow::Result<Vec<f64>> {
+    let f = Expr::parse(&p.expr)?;
+    match p.backend {
+        Backend::F64 => {
+            let g = if grad { f.derivative() } else { f };
+            Ok(p.at.iter().map(|&x| g.eval(x)).collect())
+        }
+        Backend::Torch => {
+            let (values, grads) = actfn_wrn::activation::values_and_gradients(
+                &f,
+                actfn_wrn::activation::ActivationMode::Autograd,
+                &p.at,
+            )
+            .context("the torch backend failed")?;
+            Ok(if grad { grads } else { values })
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -136,15 +166,13 @@ pub fn run(args: ExprArgs) -> anyhow::Result<()> {
     match args.command {
         ExprCommand::Count(space) => writeln!(out, "{}", space.space()?.size())?,
         ExprCommand::Eval(p) => {
-            let f = Expr::parse(&p.expr)?;
-            for x in p.at {
-                writeln!(out, "{}", f.eval(x))?;
+            for v in points(&p, false)? {
+                writeln!(out, "{v}")?;
             }
         }
         ExprCommand::Grad(p) => {
-            let df = Expr::parse(&p.expr)?.derivative();
-            for x in p.at {
-                writeln!(out, "{}", df.eval(x))?;
+            for v in points(&p, true)? {
+                writeln!(out, "{v}")?;
             }
         }
         ExprCommand::Print { expr, style } => {

@@ -201,3 +201,23 @@ fn bad_flags_are_rejected_by_clap() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("abc"));
 }
+
+#[test]
+fn torch_backend_agrees_with_f64_values_and_derivatives() {
+    let f = "(-(atan(x^3) * cos(1))) * (-(atan(min(x, 0)) * max(abs(x), 0))) + sinc(x) + logabs(x)";
+    let at = "-3,-1.5,-0.2,0,0.3,1,2.5";
+    let parse =
+        |text: String| -> Vec<f64> { text.lines().map(|l| l.parse::<f64>().unwrap()).collect() };
+    for command in ["eval", "grad"] {
+        let exact = parse(ok(&[command, f, "--at", at]));
+        let torch = parse(ok(&[command, f, "--at", at, "--backend", "torch"]));
+        assert_eq!(exact.len(), 7);
+        assert_eq!(torch.len(), 7);
+        for (e, t) in exact.iter().zip(&torch) {
+            assert!(
+                (e - t).abs() <= 1e-4 * e.abs().max(1.0),
+                "{command}: f64 {e} vs torch {t}"
+            );
+        }
+    }
+}
