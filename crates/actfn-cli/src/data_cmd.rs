@@ -33,8 +33,9 @@ enum DataCommand {
     },
 }
 
+/// A CIFAR data set, as named on the command line.
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum DatasetName {
+pub(crate) enum DatasetName {
     Cifar10,
     Cifar100,
 }

@@ -10,8 +10,11 @@ use actfn_wrn::data::{self, Cifar, DataConfig, SplitConfig};
 use actfn_wrn::train::{self, RunOptions, TrainConfig, TrainData, TrainStatus};
 use actfn_wrn::zca::PreprocessConfig;
 use anyhow::Context;
-use clap::{Args, ValueEnum};
+
+use clap::Args;
 use serde::Serialize;
+
+use crate::data_cmd::DatasetName;
 
 /// Arguments of `actfn train`.
 #[derive(Debug, Args)]
@@ -81,21 +84,6 @@ pub struct TrainArgs {
     /// Print exactly one JSON object {"val_acc", "val_loss", "test_acc", "status"}.
     #[arg(long)]
     json: bool,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum DatasetName {
-    Cifar10,
-    Cifar100,
-}
-
-impl From<DatasetName> for Cifar {
-    fn from(name: DatasetName) -> Self {
-        match name {
-            DatasetName::Cifar10 => Cifar::Cifar10,
-            DatasetName::Cifar100 => Cifar::Cifar100,
-        }
-    }
 }
 
 /// The `--json` line.

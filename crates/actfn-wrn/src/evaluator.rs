@@ -219,7 +219,10 @@ impl WrnEvaluator {
             Ok(Ok(outcome)) => Ok(evaluation(outcome)),
             Ok(Err(e)) => Err(EvoError::Evaluator(Box::new(e))),
             Err(payload) => Ok(Evaluation::failed(
-                format!("panicked: {}", panic_message(payload.as_ref())),
+                format!(
+                    "panicked: {}",
+                    actfn_evo::evaluator::panic_message(payload.as_ref())
+                ),
                 start.elapsed().as_secs_f64(),
             )),
         }
@@ -241,16 +244,6 @@ fn evaluation(outcome: TrainOutcome) -> Evaluation {
         seconds: outcome.seconds,
     }
     .sanitized()
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_string()
-    }
 }
 
 /// One line about a finished candidate.
