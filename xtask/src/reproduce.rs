@@ -415,8 +415,8 @@ impl Context_ {
             let seed = 1000 + run as u64;
             let mut args = vec![
                 "train".to_owned(),
-                "--activation".into(),
-                canonical.clone(),
+                // `=`: a canonical expression may start with `-`.
+                format!("--activation={canonical}"),
                 "--dataset".into(),
                 training.dataset.clone(),
                 "--data-dir".into(),

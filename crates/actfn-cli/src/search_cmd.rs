@@ -38,7 +38,7 @@ pub struct SearchArgs {
     #[arg(long, value_enum, required_unless_present = "resume")]
     pub task: Option<TaskKind>,
     /// The function to fit (task `fit`), e.g. `mul(sigmoid(x), erf(x))`.
-    #[arg(long, value_name = "EXPR")]
+    #[arg(long, value_name = "EXPR", allow_hyphen_values = true)]
     pub target: Option<String>,
     /// The search strategy.
     #[arg(long, value_enum, required_unless_present = "resume")]

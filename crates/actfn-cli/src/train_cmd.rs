@@ -20,7 +20,7 @@ use crate::data_cmd::DatasetName;
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// The activation, e.g. `relu(x)` or `tanh(x) * min(x, 0)`.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     activation: String,
     /// The data set.
     #[arg(long, default_value = "cifar10")]
