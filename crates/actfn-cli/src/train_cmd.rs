@@ -202,3 +202,29 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: TrainArgs,
+    }
+
+    #[test]
+    fn activation_may_start_with_a_minus() {
+        let w = Wrapper::try_parse_from([
+            "actfn",
+            "--activation",
+            "-(atan(x) * x)",
+            "--milestones",
+            "",
+        ])
+        .unwrap();
+        assert_eq!(w.args.activation, "-(atan(x) * x)");
+        assert_eq!(w.args.milestones.as_deref(), Some(""));
+    }
+}
