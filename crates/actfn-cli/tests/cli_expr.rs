@@ -63,7 +63,7 @@ fn count_prints_exact_sizes() {
 #[test]
 fn eval_prints_one_full_precision_value_per_line() {
     let out = ok(&["eval", "tanh(x) * min(x, 0)", "--at", "-1,0,2.5"]);
-    let expected = format!("{}\n{}\n{}\n", (-1f64).tanh() * -1.0, 0.0, 0.0);
+    let expected = format!("{}\n{}\n{}\n", -(-1f64).tanh(), 0.0, 0.0);
     assert_eq!(out, expected);
     assert_eq!(
         ok(&["eval", "sqrt(x)", "--at", "-1,4,inf"]),

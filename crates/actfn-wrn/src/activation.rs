@@ -1109,6 +1109,25 @@ fn min(a: Arg, b: Arg) -> TResult {
     }
 }
 
+/// `f(x)` and `f'(x)` at `points`, computed through the tensor backend in f32 (the path
+/// training uses), for comparing with actfn-expr's f64 evaluator: `actfn expr eval
+/// --backend torch`. The derivative comes from a backward pass in `mode`.
+pub fn values_and_gradients(
+    expr: &Expr,
+    mode: ActivationMode,
+    points: &[f64],
+) -> Result<(Vec<f64>, Vec<f64>), TchError> {
+    let activation = Activation::new(expr, mode);
+    let x = Tensor::f_from_slice(points)?
+        .f_to_kind(tch::Kind::Float)?
+        .set_requires_grad(true);
+    let y = activation.f_forward(&x)?;
+    let values = Vec::<f64>::try_from(&y.f_to_kind(tch::Kind::Double)?.detach())?;
+    y.f_sum(tch::Kind::Float)?.f_backward()?;
+    let grads = Vec::<f64>::try_from(&x.grad().f_to_kind(tch::Kind::Double)?)?;
+    Ok((values, grads))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1598,23 +1617,4 @@ mod tests {
         }
         assert!("fast".parse::<ActivationMode>().is_err());
     }
-}
-
-/// `f(x)` and `f'(x)` at `points`, computed through the tensor backend in f32 (the path
-/// training uses), for comparing with actfn-expr's f64 evaluator: `actfn expr eval
-/// --backend torch`. The derivative comes from a backward pass in `mode`.
-pub fn values_and_gradients(
-    expr: &Expr,
-    mode: ActivationMode,
-    points: &[f64],
-) -> Result<(Vec<f64>, Vec<f64>), TchError> {
-    let activation = Activation::new(expr, mode);
-    let x = Tensor::f_from_slice(points)?
-        .f_to_kind(tch::Kind::Float)?
-        .set_requires_grad(true);
-    let y = activation.f_forward(&x)?;
-    let values = Vec::<f64>::try_from(&y.f_to_kind(tch::Kind::Double)?.detach())?;
-    y.f_sum(tch::Kind::Float)?.f_backward()?;
-    let grads = Vec::<f64>::try_from(&x.grad().f_to_kind(tch::Kind::Double)?)?;
-    Ok((values, grads))
 }
