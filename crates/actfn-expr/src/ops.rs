@@ -332,20 +332,8 @@ impl BinaryOp {
             BinaryOp::Sub => a - b,
             BinaryOp::Mul => a * b,
             BinaryOp::Div => a / (b + EPS),
-            BinaryOp::Max => {
-                if a.is_nan() || b.is_nan() {
-                    f64::NAN
-                } else {
-                    a.max(b)
-                }
-            }
-            BinaryOp::Min => {
-                if a.is_nan() || b.is_nan() {
-                    f64::NAN
-                } else {
-                    a.min(b)
-                }
-            }
+            BinaryOp::Max => maximum(a, b),
+            BinaryOp::Min => minimum(a, b),
         }
     }
 }
@@ -427,20 +415,49 @@ fn sigmoid(x: f64) -> f64 {
     }
 }
 
-fn relu(x: f64) -> f64 {
-    if x.is_nan() {
-        x
+// `f64::max`/`min` may return either zero for `max(-0, +0)`; these pick one, so that
+// `relu(x)` and `max(x, 0)` agree bit for bit (a later `1/x` turns the sign of a zero into
+// the sign of an infinity).
+fn maximum(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else if a == b {
+        // Equal: only the zeros' signs can differ; +0 wins.
+        if a.is_sign_negative() {
+            b
+        } else {
+            a
+        }
+    } else if a > b {
+        a
     } else {
-        x.max(0.0)
+        b
     }
 }
 
-fn min_zero(x: f64) -> f64 {
-    if x.is_nan() {
-        x
+fn minimum(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else if a == b {
+        // Equal: only the zeros' signs can differ; -0 wins.
+        if a.is_sign_negative() {
+            a
+        } else {
+            b
+        }
+    } else if a < b {
+        a
     } else {
-        x.min(0.0)
+        b
     }
+}
+
+fn relu(x: f64) -> f64 {
+    maximum(x, 0.0)
+}
+
+fn min_zero(x: f64) -> f64 {
+    minimum(x, 0.0)
 }
 
 #[cfg(test)]

@@ -554,6 +554,18 @@ fn log_argument(arg: Expr) -> (UnaryOp, Expr) {
             };
             (UnaryOp::Softplus, *inner)
         }
+        // `log(1 + e^(-E^2))`: the exponential was read as the Gaussian op, but the whole
+        // is still `log(1 + e^A)` with `A = -E^2`, i.e. softplus.
+        Expr::Binary(BinaryOp::Add, one, gauss)
+            if *one == Expr::constant(1.0)
+                && matches!(*gauss, Expr::Unary(UnaryOp::Gaussian, _)) =>
+        {
+            let Expr::Unary(_, inner) = *gauss else {
+                unreachable!("matched above")
+            };
+            let exponent = Expr::unary(UnaryOp::Neg, Expr::unary(UnaryOp::Square, *inner));
+            (UnaryOp::Softplus, exponent)
+        }
         Expr::Unary(UnaryOp::Abs, inner) => match *inner {
             Expr::Binary(BinaryOp::Add, e, c) if *c == eps => (UnaryOp::LogAbs, *e),
             other => (UnaryOp::LogAbs, Expr::unary(UnaryOp::Abs, other)),
@@ -663,6 +675,10 @@ mod tests {
         );
         assert_eq!(p("log(1 + e^x)"), u(UnaryOp::Softplus, X));
         assert_eq!(p("log(1 + exp(x))"), u(UnaryOp::Softplus, X));
+        assert_eq!(
+            p("log(1 + e^(-(x)^2))"),
+            u(UnaryOp::Softplus, u(UnaryOp::Neg, u(UnaryOp::Square, X)))
+        );
         assert_eq!(p("log(|x + ε|)"), u(UnaryOp::LogAbs, X));
         assert_eq!(p("log(abs(x + 0.001))"), u(UnaryOp::LogAbs, X));
         assert_eq!(p("log(x + eps)"), u(UnaryOp::LogAbs, X));
