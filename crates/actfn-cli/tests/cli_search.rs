@@ -3,38 +3,14 @@
 //! resuming it to exactly the records of an uninterrupted run.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tempfile::TempDir;
 
-fn actfn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_actfn"))
-        .args(args)
-        .output()
-        .expect("the actfn binary runs")
-}
-
-fn ok(out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn fails(out: Output) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "expected failure; stdout: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8(out.stderr).unwrap()
-}
+mod common;
+use common::{actfn, fails, ok};
 
 fn report_json(dir: &Path) -> Value {
     let out = ok(actfn(&["report", dir.to_str().unwrap(), "--json"]));

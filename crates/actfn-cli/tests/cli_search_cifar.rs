@@ -5,39 +5,12 @@
 //! later runs.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
 use tempfile::TempDir;
 
-fn actfn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_actfn"))
-        .args(args)
-        .output()
-        .expect("the actfn binary runs")
-}
-
-fn ok(out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Asserts exit code 2 and returns stderr.
-fn fails(out: Output) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "expected failure; stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stderr).unwrap()
-}
+mod common;
+use common::{actfn, fails, ok};
 
 /// Pixel bytes of synthetic image `i` of file `file`: a class-dependent brightness plus
 /// pseudo-random noise.

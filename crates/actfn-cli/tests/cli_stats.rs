@@ -1,20 +1,13 @@
 //! End-to-end tests of `actfn stats`: the real binary, run in a fresh temporary
 //! directory, checked on its JSON output, text output, error messages and exit codes.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 use tempfile::TempDir;
 
-/// Runs `actfn` with `args` in `dir`.
-fn actfn(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_actfn"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the actfn binary runs")
-}
+mod common;
+use common::actfn_in as actfn;
 
 /// A temporary directory holding the given files.
 fn dir_with(files: &[(&str, &str)]) -> TempDir {

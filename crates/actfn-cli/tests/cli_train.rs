@@ -5,19 +5,13 @@
 //! (development machines and CI); elsewhere it is skipped with a note.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 use tempfile::TempDir;
 
-/// Runs `actfn` with `args` in `dir`.
-fn actfn(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_actfn"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the actfn binary runs")
-}
+mod common;
+use common::actfn_in as actfn;
 
 fn stdout(out: &Output) -> String {
     assert!(
