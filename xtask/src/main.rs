@@ -130,6 +130,17 @@ fn cargo_test(root: &Path, args: &[OsString]) -> anyhow::Result<()> {
         cmd.arg("--workspace");
     }
     cmd.args(args);
+    // Property tests draw fresh cases on every run unless seeded. Seeding them from
+    // the commit makes a run reproducible: CI on a commit draws exactly the cases a
+    // developer's run of the same commit drew, and every new commit draws new ones.
+    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
+        if let Some(seed) = commit_seed(root) {
+            eprintln!(
+                "xtask: property tests seeded with PROPTEST_RNG_SEED={seed} (from the commit; set it to override)"
+            );
+            cmd.env("PROPTEST_RNG_SEED", seed.to_string());
+        }
+    }
     let status = cmd
         .status()
         .with_context(|| format!("cannot run {}", Path::new(&cargo).display()))?;
@@ -137,6 +148,20 @@ fn cargo_test(root: &Path, args: &[OsString]) -> anyhow::Result<()> {
         bail!("cargo test failed ({status})");
     }
     Ok(())
+}
+
+/// A seed from the first 16 hex digits of the checked-out commit; `None` outside git.
+fn commit_seed(root: &Path) -> Option<u64> {
+    let out = std::process::Command::new("git")
+        .current_dir(root)
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let hash = String::from_utf8(out.stdout).ok()?;
+    u64::from_str_radix(hash.trim().get(..16)?, 16).ok()
 }
 
 /// Whether the cargo arguments (before any `--`) already choose what to test.
