@@ -293,6 +293,24 @@ impl UnaryOp {
     pub fn is_constant(self) -> bool {
         matches!(self, UnaryOp::Zero | UnaryOp::One)
     }
+
+    /// Whether the op, not a constant, is never negative: its value is `>= 0` (or NaN)
+    /// for every argument. Simplifiers use it to drop `relu` of such a value.
+    pub fn is_nonnegative(self) -> bool {
+        matches!(
+            self,
+            UnaryOp::Abs
+                | UnaryOp::Square
+                | UnaryOp::Sqrt
+                | UnaryOp::Exp
+                | UnaryOp::Gaussian
+                | UnaryOp::Softplus
+                | UnaryOp::Cosh
+                | UnaryOp::Relu
+                | UnaryOp::Sigmoid
+                | UnaryOp::Step
+        )
+    }
 }
 
 impl BinaryOp {

@@ -325,21 +325,9 @@ fn sign_of(e: &Expr) -> i8 {
     match e {
         Expr::Const(c) if c.0 >= 0.0 => 1,
         Expr::Const(c) if c.0 <= 0.0 => -1,
-        Expr::Unary(op, a) => match op {
-            UnaryOp::Abs
-            | UnaryOp::Square
-            | UnaryOp::Sqrt
-            | UnaryOp::Exp
-            | UnaryOp::Gaussian
-            | UnaryOp::Softplus
-            | UnaryOp::Cosh
-            | UnaryOp::Relu
-            | UnaryOp::Sigmoid
-            | UnaryOp::Step => 1,
-            UnaryOp::MinZero => -1,
-            UnaryOp::Neg => -sign_of(a),
-            _ => 0,
-        },
+        Expr::Unary(op, _) if op.is_nonnegative() => 1,
+        Expr::Unary(UnaryOp::MinZero, _) => -1,
+        Expr::Unary(UnaryOp::Neg, a) => -sign_of(a),
         _ => 0,
     }
 }
@@ -466,22 +454,7 @@ impl Program {
             _ => return None,
         };
         let Ref::Node(k) = n else { return None };
-        let nonneg = matches!(
-            self.nodes[k],
-            Node::Unary(
-                UnaryOp::Square
-                    | UnaryOp::Abs
-                    | UnaryOp::Exp
-                    | UnaryOp::Gaussian
-                    | UnaryOp::Softplus
-                    | UnaryOp::Cosh
-                    | UnaryOp::Relu
-                    | UnaryOp::Sigmoid
-                    | UnaryOp::Step
-                    | UnaryOp::Sqrt,
-                _
-            )
-        );
+        let nonneg = matches!(self.nodes[k], Node::Unary(op, _) if op.is_nonnegative());
         (c > 0.0 && nonneg).then_some(n)
     }
 
