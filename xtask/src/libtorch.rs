@@ -127,7 +127,7 @@ pub fn setup(root: &Path) -> anyhow::Result<Libtorch> {
 }
 
 /// `$ACTFN_CACHE`, else `$XDG_CACHE_HOME/actfn`, else `~/.cache/actfn`.
-fn cache_dir() -> anyhow::Result<PathBuf> {
+pub(crate) fn cache_dir() -> anyhow::Result<PathBuf> {
     let non_empty = |name| {
         std::env::var_os(name)
             .filter(|v| !v.is_empty())

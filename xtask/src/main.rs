@@ -11,6 +11,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
 mod libtorch;
+mod parity;
 mod reproduce;
 
 /// Project automation for actfn.
@@ -45,6 +46,40 @@ enum Command {
     /// Reproduce the paper's Table 3: transfer to another network and data set versus a
     /// search specialized to it.
     ReproduceTable3(ReproduceArgs),
+    /// Train WRN-10-1 with ReLU side by side with a PyTorch eager reference of the same
+    /// recipe on the same images and seeds, and write the table of mean accuracies
+    /// (results/parity/parity.md). Makes a PyTorch virtual environment in the user cache
+    /// on first use. Resumes from the runs already in --out.
+    Parity(ParityArgs),
+}
+
+/// Options of `cargo xtask parity`.
+#[derive(Debug, clap::Args)]
+struct ParityArgs {
+    /// Data sets, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "cifar10,cifar100")]
+    datasets: Vec<String>,
+    /// Budgets as IMAGESxEPOCHS, comma-separated.
+    #[arg(long, default_value = "5000x4,10000x8")]
+    budgets: String,
+    /// Seeds per budget and side (0, 1, ...).
+    #[arg(long, default_value_t = 3)]
+    seeds: usize,
+    /// Threads of each side.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// ZCA ε of both sides.
+    #[arg(long, default_value_t = 1e-2)]
+    zca_epsilon: f64,
+    /// Convolution initialisation of both sides: uniform or he.
+    #[arg(long, default_value = "uniform")]
+    init: String,
+    /// Test images (the first N of the official test set).
+    #[arg(long, default_value_t = 10_000)]
+    test_size: usize,
+    /// Output folder [default: results/parity].
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 /// Options of the reproduce commands.
@@ -117,6 +152,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ReproduceTable3(args) => {
             libtorch::setup(&root)?;
             reproduce::table3(&root, &args.options())
+        }
+        Command::Parity(args) => {
+            libtorch::setup(&root)?;
+            let options = parity::Options {
+                datasets: args.datasets,
+                budgets: parity::parse_budgets(&args.budgets)?,
+                seeds: args.seeds,
+                threads: args.threads,
+                zca_epsilon: args.zca_epsilon,
+                init: args.init,
+                test_size: args.test_size,
+                out: args
+                    .out
+                    .unwrap_or_else(|| root.join("results").join("parity")),
+            };
+            parity::run(&root, &options)
         }
     }
 }

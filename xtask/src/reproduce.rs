@@ -33,6 +33,11 @@ pub struct Training {
     /// Test images evaluated (`Some(0)`: none, `None`: the whole test set).
     pub test_size: Option<usize>,
     pub batch: usize,
+    /// ZCA ε (`--zca-epsilon`). Every preset names it: it is part of the run keys, so runs
+    /// made with another preprocessing are never reused.
+    pub zca_epsilon: f64,
+    /// Convolution initialisation (`--init`: `he` or `uniform`), part of the run keys.
+    pub init: String,
 }
 
 impl Training {
@@ -61,6 +66,9 @@ impl Training {
                 .join(","),
             "--batch".into(),
             self.batch.to_string(),
+            format!("--zca-epsilon={:e}", self.zca_epsilon),
+            "--init".into(),
+            self.init.clone(),
         ];
         if let Some(n) = self.val_per_class {
             args.extend(["--val-per-class".into(), n.to_string()]);
@@ -307,6 +315,17 @@ impl Context_ {
         Ok(())
     }
 
+    /// The directory of a search: named by the plan and keyed by plan and training
+    /// settings, so that a search made with other settings is never continued.
+    fn search_dir(&self, table: &str, plan: &SearchPlan, training: &Training) -> PathBuf {
+        let text = ron::to_string(&(plan, training)).expect("plain data serializes");
+        self.runs.join(table).join(format!(
+            "{}-{:08x}",
+            plan.name,
+            fnv1a(text.as_bytes()) as u32
+        ))
+    }
+
     /// Runs (or continues) one search and returns its report.
     fn search(
         &self,
@@ -315,7 +334,7 @@ impl Context_ {
         training: &Training,
         seed: u64,
     ) -> anyhow::Result<Report> {
-        let dir = self.runs.join(table).join(&plan.name);
+        let dir = self.search_dir(table, plan, training);
         self.ensure_data(&training.dataset)?;
         let mut args = vec![
             "search".to_owned(),
@@ -535,7 +554,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// The workplace's local copy of a data set's tarball, next to the repository, if present.
-fn local_tarball(root: &Path, dataset: &str) -> Option<PathBuf> {
+pub(crate) fn local_tarball(root: &Path, dataset: &str) -> Option<PathBuf> {
     let names: &[&str] = match dataset {
         "cifar10" => &["cifar-10-binary.tar.gz"],
         _ => &["cifar-100-binary.tar.gz", "cifar-100-binary-subset.tar.gz"],
@@ -545,7 +564,7 @@ fn local_tarball(root: &Path, dataset: &str) -> Option<PathBuf> {
 }
 
 /// Builds the `actfn` binary in release mode and returns its path.
-fn build_actfn(root: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn build_actfn(root: &Path) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("xtask: building actfn (release)");
     let status = Command::new(cargo)
@@ -714,7 +733,7 @@ pub fn table1(root: &Path, options: &Options) -> anyhow::Result<()> {
         ctx.results.join("table1.md"),
         table1_markdown(&ctx, &preset, &table, &reports),
     )?;
-    table1_figures(&ctx, &reports, &table)?;
+    table1_figures(&ctx, &preset, &reports, &table)?;
     ctx.stage(&format!(
         "Table 1 done in {:.0} s: {}",
         ctx.started.elapsed().as_secs_f64(),
@@ -725,6 +744,40 @@ pub fn table1(root: &Path, options: &Options) -> anyhow::Result<()> {
         std::fs::read_to_string(ctx.results.join("table1.md"))?
     );
     Ok(())
+}
+
+/// Whether the search's fitness predicts the final result: Spearman's rank correlation
+/// between each searched function's validation accuracy in its search and its median
+/// final test accuracy, on each data set (a function found by several searches counts once).
+fn search_signal(table: &[Table1Row]) -> String {
+    let mut seen = std::collections::HashSet::new();
+    let rows: Vec<&Table1Row> = table
+        .iter()
+        .filter(|r| r.search_val_acc.is_some() && seen.insert(r.canonical.as_str()))
+        .collect();
+    let mut lines = vec![
+        "Search signal: Spearman's rank correlation between a function's validation accuracy in its search and its median final test accuracy (searched functions only, each once):".to_owned(),
+    ];
+    for (name, final_acc) in [
+        (
+            "CIFAR-10",
+            (|r: &Table1Row| r.cifar10) as fn(&Table1Row) -> Option<f64>,
+        ),
+        ("CIFAR-100", |r: &Table1Row| r.cifar100),
+    ] {
+        let (a, b): (Vec<f64>, Vec<f64>) = rows
+            .iter()
+            .filter_map(|r| Some((r.search_val_acc?, final_acc(r)?)))
+            .unzip();
+        lines.push(match actfn_stats::spearman(&a, &b) {
+            Ok(c) => format!(
+                "- {name}: rho = {:.3} (p = {:.2e}, n = {})",
+                c.rho, c.p, c.n
+            ),
+            Err(e) => format!("- {name}: not computed ({e})"),
+        });
+    }
+    lines.join("\n")
 }
 
 fn table1_markdown(
@@ -766,6 +819,7 @@ fn table1_markdown(
             r.paper_cifar100.as_deref().unwrap_or("—"),
         );
     }
+    let _ = writeln!(md, "\n{}", search_signal(table));
     let _ = writeln!(md, "\n## Searches\n");
     let _ = writeln!(
         md,
@@ -799,6 +853,7 @@ fn table1_markdown(
 
 fn table1_figures(
     ctx: &Context_,
+    preset: &Table1,
     reports: &[(SearchPlan, Report)],
     table: &[Table1Row],
 ) -> anyhow::Result<()> {
@@ -822,6 +877,10 @@ fn table1_figures(
             "generation".into(),
             "--y".into(),
             "best_val_acc".into(),
+            "--x-label".into(),
+            "generation".into(),
+            "--y-label".into(),
+            "best validation accuracy so far (%)".into(),
             "--group".into(),
             "search".into(),
             "--title".into(),
@@ -835,7 +894,7 @@ fn table1_figures(
     }
     // Figure 4: best function after each generation of loss-based evolution.
     if let Some((plan, _)) = reports.iter().find(|(p, _)| p.name == "evolution-loss-s2") {
-        let dir = ctx.runs.join("table1").join(&plan.name);
+        let dir = ctx.search_dir("table1", plan, &preset.search_training);
         let json = ctx.actfn(&["report".into(), dir.display().to_string(), "--json".into()])?;
         let value: serde_json::Value = serde_json::from_str(&json)?;
         let mut args = vec!["plot".to_owned()];
@@ -1203,6 +1262,10 @@ pub fn table3(root: &Path, options: &Options) -> anyhow::Result<()> {
                         "table1_val_acc".into(),
                         "--y".into(),
                         "table3_val_acc".into(),
+                        "--x-label".into(),
+                        "validation accuracy in the Table 1 search (%)".into(),
+                        "--y-label".into(),
+                        "validation accuracy in the Table 3 search (%)".into(),
                         "--title".into(),
                         "Figure 5: validation accuracy across tasks".into(),
                         "--out".into(),
@@ -1298,6 +1361,32 @@ mod tests {
         let mut b = a.clone();
         b.epochs += 1;
         assert_ne!(a.key(), b.key());
+        // Runs made with another preprocessing or initialisation are never reused.
+        let mut c = a.clone();
+        c.zca_epsilon = 1e-6;
+        assert_ne!(a.key(), c.key());
+        let mut d = a.clone();
+        d.init = "he".into();
+        assert_ne!(a.key(), d.key());
+    }
+
+    #[test]
+    fn paper_presets_pin_the_papers_preprocessing_and_init() {
+        let t1: Table1 = load_preset(&root(), "table1", "paper").unwrap();
+        let t2: Table2 = load_preset(&root(), "table2", "paper").unwrap();
+        let t3: Table3 = load_preset(&root(), "table3", "paper").unwrap();
+        for t in [
+            &t1.search_training,
+            &t1.final_training,
+            &t2.training,
+            &t3.search_training,
+            &t3.final_training,
+        ] {
+            assert_eq!((t.zca_epsilon, t.init.as_str()), (1e-6, "he"), "{t:?}");
+        }
+        let args = t1.final_training.args("--depth", "--width");
+        assert!(args.contains(&"--zca-epsilon=1e-6".to_owned()), "{args:?}");
+        assert!(args.windows(2).any(|w| w == ["--init", "he"]), "{args:?}");
     }
 
     #[test]

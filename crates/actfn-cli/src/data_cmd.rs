@@ -1,8 +1,8 @@
-//! `actfn data`: fetch the CIFAR data sets into the data folder.
+//! `actfn data`: fetch the CIFAR data sets into the data folder; show a split.
 
 use std::path::PathBuf;
 
-use actfn_wrn::data::Cifar;
+use actfn_wrn::data::{self, Cifar, SplitConfig};
 use actfn_wrn::fetch;
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
@@ -27,6 +27,27 @@ enum DataCommand {
         /// A local .tar.gz or an http(s) URL to take the data set from.
         #[arg(long, value_name = "PATH_OR_URL")]
         from: Option<String>,
+        /// The data folder.
+        #[arg(long, value_name = "DIR", default_value = "data")]
+        data_dir: PathBuf,
+    },
+    /// Print the train/validation split that `train` and `search` cut with these options,
+    /// as JSON `{"train": [...], "val": [...]}`: positions in the official training set
+    /// (0-based, in file order), so that another program can train on exactly the same
+    /// images.
+    Split {
+        /// The data set.
+        dataset: DatasetName,
+        /// Validation images per class [default: the paper's 500 for CIFAR-10, 50 for
+        /// CIFAR-100].
+        #[arg(long)]
+        val_per_class: Option<usize>,
+        /// Keep only this many training images (balanced over classes).
+        #[arg(long)]
+        train_size: Option<usize>,
+        /// Seed of the split (`train` and `search` use 0 unless told otherwise).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
         /// The data folder.
         #[arg(long, value_name = "DIR", default_value = "data")]
         data_dir: PathBuf,
@@ -80,6 +101,25 @@ pub fn run(args: DataArgs) -> anyhow::Result<()> {
                 Some(known) => println!("known: {}", known.description),
                 None => println!("not a known tarball: its records were checked one by one"),
             }
+            Ok(())
+        }
+        DataCommand::Split {
+            dataset,
+            val_per_class,
+            train_size,
+            seed,
+            data_dir,
+        } => {
+            let kind = Cifar::from(dataset);
+            let loaded = data::load(kind, &data_dir)
+                .with_context(|| format!("cannot load {kind} from {}", data_dir.display()))?;
+            let config = SplitConfig {
+                val_per_class: val_per_class.unwrap_or_else(|| kind.paper_val_per_class()),
+                train_size,
+                seed,
+            };
+            let indices = data::split_indices(&loaded.train, &config)?;
+            println!("{}", serde_json::to_string(&indices)?);
             Ok(())
         }
     }

@@ -115,16 +115,32 @@ fn x_range(series: &[Series]) -> (f64, f64) {
     (lo, hi)
 }
 
-/// A white canvas with a title, axis descriptions and a mesh over the given ranges.
+/// Whether every x of the series is a whole number (generations, epochs): such an axis
+/// gets ticks on whole numbers only.
+fn whole_number_x(series: &[Series]) -> bool {
+    let mut xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+    xs.clone().next().is_some() && xs.all(|x| x.is_finite() && x.fract() == 0.0)
+}
+
+/// A white canvas with a title, axis descriptions and a mesh over the given ranges; with
+/// `whole_x`, x ticks only on whole numbers.
 fn axes<'a, DB: DrawingBackend>(
     root: &'a DrawingArea<DB, Shift>,
     labels: &Labels,
     x: std::ops::Range<f64>,
     y: std::ops::Range<f64>,
+    whole_x: bool,
 ) -> anyhow::Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>>
 where
     DB::ErrorType: 'static,
 {
+    // At most 10 whole-number ticks; plotters picks "nice" positions among them, and any
+    // position that is not whole is left unlabelled.
+    let x_ticks = if whole_x {
+        ((x.end - x.start).round() as usize + 1).clamp(2, 10)
+    } else {
+        10
+    };
     root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut chart = ChartBuilder::on(root)
         .caption(labels.title, ("sans-serif", 24))
@@ -137,6 +153,16 @@ where
         .configure_mesh()
         .x_desc(labels.x)
         .y_desc(labels.y)
+        .x_labels(x_ticks)
+        .x_label_formatter(&|v: &f64| {
+            if !whole_x {
+                format!("{v}")
+            } else if (v - v.round()).abs() < 1e-9 {
+                format!("{}", v.round() as i64)
+            } else {
+                String::new()
+            }
+        })
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -155,7 +181,7 @@ where
 {
     let (x0, x1) = x_range(series);
     let (y0, y1) = y_range(series, y_limit);
-    let mut chart = axes(&root, labels, x0..x1, y0..y1)?;
+    let mut chart = axes(&root, labels, x0..x1, y0..y1, whole_number_x(series))?;
     for (i, s) in series.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         // A non-finite or clipped value breaks the line instead of drawing a spike to it.
@@ -227,7 +253,7 @@ where
     }];
     let (x0, x1) = x_range(&series);
     let (y0, y1) = y_range(&series, f64::INFINITY);
-    let mut chart = axes(&root, labels, x0..x1, y0..y1)?;
+    let mut chart = axes(&root, labels, x0..x1, y0..y1, whole_number_x(&series))?;
     chart
         .draw_series(
             points

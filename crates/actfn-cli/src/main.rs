@@ -11,6 +11,7 @@ mod bench_cmd;
 mod data_cmd;
 mod expr_cmd;
 mod figures;
+mod input_args;
 mod model_cmd;
 mod plot_cmd;
 mod report_cmd;

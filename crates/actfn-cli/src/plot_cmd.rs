@@ -42,6 +42,12 @@ pub struct PlotArgs {
     /// The column naming each line of --curves.
     #[arg(long)]
     pub group: Option<String>,
+    /// The x axis title, in words with units [default: the --x column's name].
+    #[arg(long, value_name = "TEXT")]
+    pub x_label: Option<String>,
+    /// The y axis title, in words with units [default: the --y column's name].
+    #[arg(long, value_name = "TEXT")]
+    pub y_label: Option<String>,
 }
 
 pub fn run(args: PlotArgs) -> anyhow::Result<()> {
@@ -51,8 +57,8 @@ pub fn run(args: PlotArgs) -> anyhow::Result<()> {
     );
     let labels = Labels {
         title: &args.title,
-        x: xs,
-        y: ys,
+        x: args.x_label.as_deref().unwrap_or(xs),
+        y: args.y_label.as_deref().unwrap_or(ys),
     };
     if let Some(csv_path) = &args.scatter {
         let points = read_columns(csv_path, xs, ys, None)?

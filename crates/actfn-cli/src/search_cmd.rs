@@ -18,11 +18,12 @@ use actfn_expr::{BinaryOp, Expr, SearchSpace, UnaryOp};
 use actfn_wrn::data::{self, Cifar, DataConfig, SplitConfig};
 use actfn_wrn::evaluator::WrnEvaluator;
 use actfn_wrn::train::TrainConfig;
-use actfn_wrn::zca::PreprocessConfig;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
+
+use crate::input_args::InputArgs;
 
 /// Arguments of `actfn search`.
 #[derive(Debug, Args)]
@@ -31,7 +32,7 @@ pub struct SearchArgs {
     /// except --data-dir and --threads, which may be given anew).
     #[arg(long, value_name = "DIR", conflicts_with_all = [
         "task", "strategy", "out", "seed", "target", "wrn_depth", "wrn_width", "epochs",
-        "milestones", "train_size", "val_per_class", "batch", "no_zca",
+        "milestones", "train_size", "val_per_class", "batch", "no_zca", "zca_epsilon", "init",
     ])]
     pub resume: Option<PathBuf>,
     /// What evaluating a candidate means.
@@ -118,9 +119,9 @@ pub struct SearchArgs {
     /// Tasks cifar10/100: training batch size.
     #[arg(long, value_name = "B", default_value_t = 128)]
     pub batch: usize,
-    /// Tasks cifar10/100: centring only, no ZCA whitening.
-    #[arg(long)]
-    pub no_zca: bool,
+    /// Tasks cifar10/100: preprocessing and initialisation.
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Tasks cifar10/100: the data folder (fill it with `actfn data fetch`) [default: data].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -295,6 +296,7 @@ pub fn task_config(args: &SearchArgs) -> anyhow::Result<TaskConfig> {
                 batch_size: args.batch,
                 seed: args.seed.unwrap_or(0),
                 threads: args.threads,
+                init: args.input.init,
                 ..TrainConfig::search()
             };
             train.validate()?;
@@ -307,10 +309,7 @@ pub fn task_config(args: &SearchArgs) -> anyhow::Result<TaskConfig> {
                     train_size: args.train_size,
                     seed: 0,
                 },
-                preprocess: PreprocessConfig {
-                    zca: !args.no_zca,
-                    ..PreprocessConfig::default()
-                },
+                preprocess: args.input.preprocess(),
             };
             Ok(TaskConfig::Cifar(CifarTask {
                 data_dir: args

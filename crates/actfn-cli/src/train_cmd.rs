@@ -8,13 +8,13 @@ use actfn_wrn::activation::ActivationMode;
 use actfn_wrn::augment::AugmentConfig;
 use actfn_wrn::data::{self, Cifar, DataConfig, SplitConfig};
 use actfn_wrn::train::{self, RunOptions, TrainConfig, TrainData, TrainStatus};
-use actfn_wrn::zca::PreprocessConfig;
 use anyhow::Context;
 
 use clap::Args;
 use serde::Serialize;
 
 use crate::data_cmd::DatasetName;
+use crate::input_args::InputArgs;
 
 /// Arguments of `actfn train`.
 #[derive(Debug, Args)]
@@ -74,14 +74,14 @@ pub struct TrainArgs {
     /// No random horizontal flips.
     #[arg(long)]
     no_flip: bool,
-    /// Centring only, no ZCA whitening.
-    #[arg(long)]
-    no_zca: bool,
+    #[command(flatten)]
+    input: InputArgs,
     /// The run's folder: config.ron, data.ron, metrics.csv, outcome.ron and an epoch-end
     /// checkpoint, from which a rerun with the same arguments resumes.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Print exactly one JSON object {"val_acc", "val_loss", "test_acc", "status"}.
+    /// Print exactly one JSON object {"val_acc", "val_loss", "test_acc", "status",
+    /// "seconds"}.
     #[arg(long)]
     json: bool,
 }
@@ -93,6 +93,8 @@ struct JsonOutcome {
     val_loss: Option<f64>,
     test_acc: Option<f64>,
     status: &'static str,
+    /// Wall time of the training and evaluation, without data preparation.
+    seconds: f64,
 }
 
 fn finite(v: f64) -> Option<f64> {
@@ -124,10 +126,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             train_size: args.train_size,
             seed: args.split_seed,
         },
-        preprocess: PreprocessConfig {
-            zca: !args.no_zca,
-            ..PreprocessConfig::default()
-        },
+        preprocess: args.input.preprocess(),
     };
     let config = TrainConfig {
         depth: args.depth,
@@ -146,6 +145,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             ..AugmentConfig::default()
         },
         mode: args.mode,
+        init: args.input.init,
         ..TrainConfig::search()
     };
     config.validate()?;
@@ -180,6 +180,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             val_loss: finite(outcome.val_loss),
             test_acc: outcome.test_acc,
             status: outcome.status.name(),
+            seconds: outcome.seconds,
         };
         println!("{}", serde_json::to_string(&line)?);
     } else {

@@ -207,12 +207,19 @@ fn train_one_epoch_on_real_cifar10() {
     assert_eq!(first.lines().count(), 1, "one JSON line: {first}");
     let v: Value = serde_json::from_str(first.trim()).unwrap();
     assert!(first.starts_with(r#"{"val_acc":"#), "{first}");
-    let order: Vec<usize> = ["\"val_acc\"", "\"val_loss\"", "\"test_acc\"", "\"status\""]
-        .iter()
-        .map(|k| first.find(k).unwrap())
-        .collect();
+    let order: Vec<usize> = [
+        "\"val_acc\"",
+        "\"val_loss\"",
+        "\"test_acc\"",
+        "\"status\"",
+        "\"seconds\"",
+    ]
+    .iter()
+    .map(|k| first.find(k).unwrap())
+    .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{first}");
-    assert_eq!(v.as_object().unwrap().len(), 4, "{first}");
+    assert_eq!(v.as_object().unwrap().len(), 5, "{first}");
+    assert!(v["seconds"].as_f64().unwrap() > 0.0);
     assert_eq!(v["status"], "ok");
     for key in ["val_acc", "test_acc"] {
         let acc = v[key].as_f64().unwrap();
@@ -232,10 +239,68 @@ fn train_one_epoch_on_real_cifar10() {
     assert!(csv.starts_with("epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds\n"));
     assert_eq!(csv.lines().count(), 2);
 
-    // Same seed, fresh process, no output folder: the same numbers.
+    // The defaults are recorded: ZCA ε 1e-2 and PyTorch's conv initialisation.
+    let config = std::fs::read_to_string(dir.path().join("run/config.ron")).unwrap();
+    assert!(config.contains("init: uniform"), "{config}");
+    let data = std::fs::read_to_string(dir.path().join("run/data.ron")).unwrap();
+    assert!(data.contains("zca_epsilon: 0.01"), "{data}");
+
+    // Same seed, fresh process, no output folder: the same numbers (timing aside).
+    let results = |text: &str| {
+        let mut v: Value = serde_json::from_str(text.trim()).unwrap();
+        v.as_object_mut().unwrap().remove("seconds");
+        v
+    };
     let second = stdout(&actfn(dir.path(), &args));
-    assert_eq!(second, first);
+    assert_eq!(results(&second), results(&first));
     // Rerunning into the finished folder resumes after its last epoch: nothing to train.
     let third = stdout(&actfn(dir.path(), &with_out));
-    assert_eq!(third, first);
+    assert_eq!(results(&third), results(&first));
+
+    // The paper's initialisation and Keras' ε, asked for by name, are used and recorded.
+    let mut paper = args.to_vec();
+    paper.extend(["--init", "he", "--zca-epsilon", "1e-6", "--out", "paper"]);
+    let fourth = stdout(&actfn(dir.path(), &paper));
+    assert_ne!(results(&fourth), results(&first));
+    let config = std::fs::read_to_string(dir.path().join("paper/config.ron")).unwrap();
+    assert!(config.contains("init: he"), "{config}");
+    let data = std::fs::read_to_string(dir.path().join("paper/data.ron")).unwrap();
+    assert!(
+        data.contains("zca_epsilon: 0.000001") || data.contains("zca_epsilon: 1e-6"),
+        "{data}"
+    );
+    let mut bad = args.to_vec();
+    bad.extend(["--init", "kaiming"]);
+    let out = actfn(dir.path(), &bad);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kaiming"));
+
+    // `data split` prints the images that `train --train-size 500 --val-per-class 20` used.
+    let split = stdout(&actfn(
+        dir.path(),
+        &[
+            "data",
+            "split",
+            "cifar10",
+            "--train-size",
+            "500",
+            "--val-per-class",
+            "20",
+        ],
+    ));
+    let split: Value = serde_json::from_str(split.trim()).unwrap();
+    let positions = |key: &str| -> Vec<u64> {
+        split[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect()
+    };
+    let (train, val) = (positions("train"), positions("val"));
+    assert_eq!((train.len(), val.len()), (500, 200));
+    assert!(train.windows(2).all(|w| w[0] < w[1]) && val.windows(2).all(|w| w[0] < w[1]));
+    assert!(train
+        .iter()
+        .all(|i| val.binary_search(i).is_err() && *i < 50_000));
 }

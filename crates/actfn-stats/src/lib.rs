@@ -40,8 +40,11 @@
 
 use std::fmt;
 
+mod rank;
 mod summary;
 mod ttest;
+
+pub use rank::{average_ranks, spearman, RankCorrelation};
 
 pub use summary::{mean, median, median_of_k, sample_sd, sample_variance, Summary};
 pub use ttest::{
@@ -133,6 +136,20 @@ pub enum StatsError {
         group: Option<Group>,
         /// The rejected variance.
         variance: f64,
+    },
+    /// The two samples of a paired statistic differ in length.
+    #[error("paired samples differ in length: {a} and {b}")]
+    LengthMismatch {
+        /// The length of the first sample.
+        a: usize,
+        /// The length of the second sample.
+        b: usize,
+    },
+    /// A sample is constant, so a correlation with it is undefined.
+    #[error("the sample is constant in group {group}: its correlation is undefined")]
+    Constant {
+        /// The constant sample.
+        group: Group,
     },
     /// A result does not fit in an `f64` (for example the standard deviation of
     /// `[-f64::MAX, f64::MAX]`).

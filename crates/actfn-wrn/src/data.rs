@@ -378,9 +378,28 @@ pub struct Split {
     pub val: Dataset,
 }
 
+/// The positions in the official training set of a split's two parts, each ascending.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitIndices {
+    /// Positions of the training images.
+    pub train: Vec<usize>,
+    /// Positions of the validation images.
+    pub val: Vec<usize>,
+}
+
 /// Splits `full` (the official training set) by `config`: a seeded, balanced validation set,
 /// then an optional balanced subsample of the rest. Both keep the original record order.
 pub fn split(full: &Dataset, config: &SplitConfig) -> Result<Split> {
+    let SplitIndices { train, val } = split_indices(full, config)?;
+    Ok(Split {
+        train: full.subset(&train),
+        val: full.subset(&val),
+    })
+}
+
+/// Where [`split`] takes its images from: the same split, as positions in `full`, so that
+/// another program can cut exactly the same images.
+pub fn split_indices(full: &Dataset, config: &SplitConfig) -> Result<SplitIndices> {
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); full.num_classes];
     for (i, &l) in full.labels.iter().enumerate() {
@@ -423,10 +442,7 @@ pub fn split(full: &Dataset, config: &SplitConfig) -> Result<Split> {
     };
     train.sort_unstable();
     val.sort_unstable();
-    Ok(Split {
-        train: full.subset(&train),
-        val: full.subset(&val),
-    })
+    Ok(SplitIndices { train, val })
 }
 
 /// Everything that decides the data a model sees: data set, split and preprocessing.

@@ -376,6 +376,15 @@ mod tests {
             h
         );
         assert_ne!(config_hash(&data_config(false), &t, 7), h);
+        let he = TrainConfig {
+            init: crate::model::ConvInit::He,
+            ..t.clone()
+        };
+        assert_ne!(t.init, he.init);
+        assert_ne!(config_hash(&d, &he, 7), h);
+        let mut other_epsilon = d.clone();
+        other_epsilon.preprocess.zca_epsilon *= 10.0;
+        assert_ne!(config_hash(&other_epsilon, &t, 7), h);
         let mut other_split = d.clone();
         other_split.split.train_size = Some(50);
         assert_ne!(config_hash(&other_split, &t, 7), h);

@@ -24,7 +24,7 @@ use crate::activation::{Activation, ActivationMode};
 use crate::augment::{AugmentConfig, Augmenter};
 use crate::checkpoint::{self, CheckpointState};
 use crate::error::{Result, WrnError};
-use crate::model::{wrn, WrnConfig};
+use crate::model::{wrn, ConvInit, WrnConfig};
 
 /// Everything that decides how a model is trained (besides data and activation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +54,10 @@ pub struct TrainConfig {
     pub eval_batch_size: usize,
     /// Dropout between the convolutions of a block.
     pub dropout: f64,
+    /// How convolution weights are initialised. A configuration written before this
+    /// choice existed used `he`.
+    #[serde(default = "ConvInit::before_choice")]
+    pub init: ConvInit,
     /// Seed of initialisation, shuffling, flips and dropout.
     pub seed: u64,
     /// libtorch intra-op threads; `None` leaves libtorch's default.
@@ -86,6 +90,7 @@ impl TrainConfig {
             batch_size: 128,
             eval_batch_size: 500,
             dropout: 0.3,
+            init: ConvInit::default(),
             seed: 0,
             threads: None,
             augment: AugmentConfig::default(),
@@ -121,6 +126,7 @@ impl TrainConfig {
             width: self.width,
             classes,
             dropout: self.dropout,
+            init: self.init,
         }
     }
 
@@ -881,6 +887,12 @@ mod tests {
         // Missing fields take the defaults.
         let partial: TrainConfig = ron::from_str("(depth: 10, width: 1)").unwrap();
         assert_eq!(partial.epochs, 50);
+        // ... except the initialisation: a configuration written before it could be
+        // chosen was trained with `he`, whatever today's default is.
+        assert_eq!(partial.init, ConvInit::He);
+        assert_eq!(TrainConfig::search().init, ConvInit::Uniform);
+        let uniform: TrainConfig = ron::from_str("(init: uniform)").unwrap();
+        assert_eq!(uniform.init, ConvInit::Uniform);
     }
 
     /// libtorch's random generator is global to the process, and the test harness runs

@@ -1,0 +1,35 @@
+//! The options that decide what a network sees before training starts: preprocessing of
+//! the images and initialisation of the weights. Declared once and flattened into
+//! `train` and `search`, so that both have the same spelling and default.
+
+use actfn_wrn::model::ConvInit;
+use actfn_wrn::zca::{PreprocessConfig, DEFAULT_ZCA_EPSILON};
+use clap::Args;
+
+/// Preprocessing and initialisation options.
+#[derive(Debug, Clone, Args)]
+pub struct InputArgs {
+    /// Centring only, no ZCA whitening.
+    #[arg(long)]
+    pub no_zca: bool,
+    /// ε added to the covariance eigenvalues in ZCA whitening (pixels in [0, 1]). Keras'
+    /// default 1e-6 over-whitens a few thousand training images: held-out images then
+    /// have several times the scale of training images.
+    #[arg(long, value_name = "EPS", default_value_t = DEFAULT_ZCA_EPSILON)]
+    pub zca_epsilon: f64,
+    /// Convolution weights: `uniform` (PyTorch's default for Conv2d; learns faster in
+    /// short runs) or `he` (N(0, 2 / fan-out), the WRN reference's and the paper's).
+    #[arg(long, value_name = "INIT", default_value_t = ConvInit::default())]
+    pub init: ConvInit,
+}
+
+impl InputArgs {
+    /// The preprocessing these options ask for.
+    pub fn preprocess(&self) -> PreprocessConfig {
+        PreprocessConfig {
+            zca: !self.no_zca,
+            zca_epsilon: self.zca_epsilon,
+            ..PreprocessConfig::default()
+        }
+    }
+}
