@@ -135,9 +135,11 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     for dataset in &options.datasets {
         fetch(&actfn, root, &data_dir, dataset)?;
         for &(train_size, epochs) in &options.budgets {
-            let split_path = options
-                .out
-                .join(format!("split-{dataset}-{train_size}.json"));
+            // The split is re-derived on every run (it is cheap) and kept out of results.
+            let split_dir = root.join("runs").join("parity");
+            std::fs::create_dir_all(&split_dir)
+                .with_context(|| format!("cannot create {}", split_dir.display()))?;
+            let split_path = split_dir.join(format!("split-{dataset}-{train_size}.json"));
             let split = capture(Command::new(&actfn).args([
                 "data",
                 "split",
