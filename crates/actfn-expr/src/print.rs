@@ -7,8 +7,11 @@
 //! fewest parentheses that keep the tree, plus some around prefix minus for legibility.
 //! Literals print as the shortest decimal that reads back to the same `f64`; a negative
 //! literal prints as `-2` (and `neg(2)` as `-(2)`). [`Expr::parse`] reads it back to the
-//! identical tree, for every tree (NaN literals other than the canonical NaN come back
-//! as the canonical NaN).
+//! identical tree, for every accepted tree (NaN literals other than the canonical NaN
+//! come back as the canonical NaN), and reads the paper notation back to a tree with the
+//! same values: see [`crate::limits`] for the rule and why it holds. The printers recurse
+//! once per tree level, so they are for accepted trees ([`Expr::check_printable`]), which
+//! is every tree the crate builds from outside input.
 
 use std::fmt;
 
