@@ -2,6 +2,7 @@
 //! the form in which it is stored beside the records (`config.ron`).
 
 use actfn_expr::SearchSpace;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::EvoError;
@@ -175,6 +176,33 @@ pub struct StoredConfig<T> {
     pub config_hash: String,
 }
 
+impl<T: Serialize + DeserializeOwned> StoredConfig<T> {
+    /// The text of `config.ron`, refused unless it reads back to this same configuration:
+    /// a search is only started if it can be resumed. (An expression past actfn-expr's
+    /// size limits in the task, say, fails here, before anything is written.)
+    pub fn to_ron(&self) -> Result<String, EvoError> {
+        let text = ron::ser::to_string_pretty(self, ron::ser::PrettyConfig::default())
+            .map_err(|e| EvoError::Serialize(e.to_string()))?;
+        let unreadable = |why: String| {
+            Err(EvoError::InvalidConfig(format!(
+                "its config.ron would not read back ({why}), so the search could not be resumed"
+            )))
+        };
+        let back: StoredConfig<T> = match ron::from_str(&text) {
+            Ok(back) => back,
+            Err(e) => return unreadable(e.to_string()),
+        };
+        let value = |c: &StoredConfig<T>| {
+            serde_json::to_value(c).map_err(|e| EvoError::Serialize(e.to_string()))
+        };
+        let diff = differences(&value(self)?, &value(&back)?);
+        if !diff.is_empty() {
+            return unreadable(diff.join("; "));
+        }
+        Ok(text)
+    }
+}
+
 /// The fields in which two serialized values differ, as `path: a -> b`.
 pub(crate) fn differences(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
     fn walk(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
@@ -241,6 +269,32 @@ mod tests {
         let s1 = SearchConfig::new(Strategy::Exhaustive { batch: 50 }, 1, SearchSpace::paper(1));
         s1.validate().unwrap();
         assert_eq!(s1.generations(), 3456usize.div_ceil(50));
+    }
+
+    #[test]
+    fn refuses_a_config_that_would_not_read_back() {
+        let space = SearchSpace::paper(1);
+        let search = SearchConfig::new(Strategy::Exhaustive { batch: 50 }, 1, space);
+        let stored = |task: actfn_expr::Expr| StoredConfig {
+            search: search.clone(),
+            task,
+            config_hash: "h".into(),
+        };
+        let ok = stored("tanh(x) * min0(x)".parse().unwrap());
+        let text = ok.to_ron().unwrap();
+        assert_eq!(
+            ron::from_str::<StoredConfig<actfn_expr::Expr>>(&text).unwrap(),
+            ok
+        );
+        let mut tall = actfn_expr::Expr::X;
+        for _ in 0..=actfn_expr::MAX_HEIGHT {
+            tall = actfn_expr::Expr::unary(actfn_expr::UnaryOp::Neg, tall);
+        }
+        let err = stored(tall).to_ron().unwrap_err().to_string();
+        assert!(
+            err.contains("is 61 levels tall, more than the limit of 60"),
+            "{err}"
+        );
     }
 
     #[test]

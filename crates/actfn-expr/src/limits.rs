@@ -140,7 +140,7 @@ pub(crate) fn check_size(size: Size, what: impl FnOnce() -> String) -> Result<()
 /// The expression, quoted and shortened, for an error message. Printing recurses once per
 /// level, so a tree too tall to print safely is described by its root op only.
 pub(crate) fn subject(e: &Expr) -> String {
-    if e.height() <= MAX_HEIGHT * 4 {
+    if e.height() <= crate::print::PRINT_HEIGHT {
         shorten(&e.to_string())
     } else {
         match e {
