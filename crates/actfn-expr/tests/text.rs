@@ -328,3 +328,47 @@ fn sampled_members_round_trip_in_every_style() {
         }
     }
 }
+
+#[test]
+fn reported_inputs_are_refused_up_front_or_read_back() {
+    let tall = |e: Result<Expr, ExprError>| matches!(e, Err(ExprError::TooTall { .. }));
+    // 129 to 255 prefix minus signs used to parse, and their canonical text (two levels
+    // of nesting per minus) did not read back.
+    for n in [1, 2, MAX_HEIGHT - 1, MAX_HEIGHT] {
+        let e = Expr::parse(&format!("{}x", "-".repeat(n))).unwrap();
+        check_round_trip(&e).unwrap_or_else(|err| panic!("{n}: {err}"));
+    }
+    for n in [MAX_HEIGHT + 1, 129, 200, 255] {
+        assert!(tall(Expr::parse(&format!("{}x", "-".repeat(n)))), "{n}");
+    }
+    // Deeper still, the nesting limit stops the parser before it builds anything.
+    for n in [256, 10_000] {
+        let e = Expr::parse(&format!("{}x", "-".repeat(n)));
+        assert!(matches!(e, Err(ExprError::TooDeep { .. })), "{n}");
+    }
+    // The paper notation's `e^(e^(...` and `log(1 + e^(log(1 + e^(...`.
+    for text in ["e^", "exp(", "softplus(", "gauss("] {
+        let open = |n: usize| {
+            format!(
+                "{}x{}",
+                text.repeat(n),
+                if text.ends_with('(') {
+                    ")".repeat(n)
+                } else {
+                    String::new()
+                }
+            )
+        };
+        let e = Expr::parse(&open(MAX_HEIGHT)).unwrap();
+        check_round_trip(&e).unwrap_or_else(|err| panic!("{text}: {err}"));
+        assert!(tall(Expr::parse(&open(MAX_HEIGHT + 1))), "{text}");
+    }
+    // A product of 250 `x`: refused as text; a shorter one whose derivative is too tall
+    // gives a size error from `derivative`, never a tree that does not read back.
+    assert!(tall(Expr::parse(&vec!["x"; 250].join(" * "))));
+    let product = Expr::parse(&vec!["x"; MAX_HEIGHT].join(" * ")).unwrap();
+    assert!(matches!(
+        product.derivative(),
+        Err(ExprError::TooTall { .. })
+    ));
+}
