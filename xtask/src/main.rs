@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
+mod fuzz;
 mod libtorch;
 mod parity;
 mod reproduce;
@@ -37,6 +38,18 @@ enum Command {
         /// Arguments passed on to `cargo test` (e.g. `-p actfn-wrn -- --nocapture`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
+    },
+    /// Fuzz the expression language for SECONDS: parse, print in every style, parse back,
+    /// evaluate, differentiate and fingerprint random, grammar-shaped and edited inputs,
+    /// each batch in a child process; crashes and round-trip failures are saved under
+    /// target/fuzz/ and make the command fail.
+    Fuzz {
+        /// How long to run.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Seed of the generated cases.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// Reproduce the paper's Table 1: four searches on CIFAR-10, then their top functions
     /// with ReLU and Swish trained from scratch on CIFAR-10 and CIFAR-100.
@@ -141,6 +154,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("xtask: {found}");
             cargo_test(&root, &args)
         }
+        Command::Fuzz { seconds, seed } => fuzz::run(&root, seconds, seed),
         Command::ReproduceTable1(args) => {
             libtorch::setup(&root)?;
             reproduce::table1(&root, &args.options())

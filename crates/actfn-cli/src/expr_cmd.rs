@@ -121,7 +121,7 @@ fn points(p: &PointsArgs, grad: bool) -> anyhow::Result<Vec<f64>> {
     let f = Expr::parse(&p.expr)?;
     match p.backend {
         Backend::F64 => {
-            let g = if grad { f.derivative() } else { f };
+            let g = if grad { f.derivative()? } else { f };
             Ok(p.at.iter().map(|&x| g.eval(x)).collect())
         }
         Backend::Torch => {

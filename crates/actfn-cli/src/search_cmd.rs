@@ -337,7 +337,8 @@ pub fn search_config(args: &SearchArgs) -> anyhow::Result<SearchConfig> {
         _ => 2,
     });
     let space = if args.unary.is_empty() && args.binary.is_empty() {
-        SearchSpace::paper(depth)
+        // Not `SearchSpace::paper`, which panics on a depth past the limit.
+        SearchSpace::new(depth, UnaryOp::PAPER.to_vec(), BinaryOp::ALL.to_vec())?
     } else {
         let unary = if args.unary.is_empty() {
             UnaryOp::PAPER.to_vec()

@@ -2,6 +2,7 @@
 //! the form in which it is stored beside the records (`config.ron`).
 
 use actfn_expr::SearchSpace;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::EvoError;
@@ -71,6 +72,13 @@ impl Strategy {
     }
 }
 
+/// The most candidates in one generation (population, or exhaustive batch): every one is
+/// planned, held and handed to the evaluator at once, and the paper uses 50.
+pub const MAX_GENERATION_SIZE: usize = 100_000;
+
+/// The most redraws of one place: each costs a sample and a fingerprint.
+pub const MAX_REDRAWS: usize = 100_000;
+
 /// Everything that determines a search, apart from the evaluator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchConfig {
@@ -109,9 +117,28 @@ impl SearchConfig {
         self.seed
     }
 
-    /// Checks the parameters fit together.
+    /// Checks the parameters fit together and stay within the limits
+    /// ([`MAX_GENERATION_SIZE`], [`MAX_REDRAWS`], and through [`SearchSpace::new`] the
+    /// space's depth), before any work starts.
     pub fn validate(&self) -> Result<(), EvoError> {
         let bad = |m: String| Err(EvoError::InvalidConfig(m));
+        let size = match &self.strategy {
+            Strategy::Exhaustive { batch } => ("exhaustive batch", *batch),
+            Strategy::Random { population, .. } => ("population", *population),
+            Strategy::Evolution(e) => ("population", e.population),
+        };
+        if size.1 > MAX_GENERATION_SIZE {
+            return bad(format!(
+                "the {} must be at most {MAX_GENERATION_SIZE} (a generation's candidates are planned and evaluated together), got {}",
+                size.0, size.1
+            ));
+        }
+        if self.max_redraws > MAX_REDRAWS {
+            return bad(format!(
+                "max_redraws must be at most {MAX_REDRAWS} (each redraw samples and fingerprints a candidate), got {}",
+                self.max_redraws
+            ));
+        }
         match &self.strategy {
             Strategy::Exhaustive { batch } => {
                 if *batch == 0 {
@@ -173,6 +200,33 @@ pub struct StoredConfig<T> {
     pub task: T,
     /// [`Evaluator::config_hash`](crate::Evaluator::config_hash) of the task's evaluator.
     pub config_hash: String,
+}
+
+impl<T: Serialize + DeserializeOwned> StoredConfig<T> {
+    /// The text of `config.ron`, refused unless it reads back to this same configuration:
+    /// a search is only started if it can be resumed. (An expression past actfn-expr's
+    /// size limits in the task, say, fails here, before anything is written.)
+    pub fn to_ron(&self) -> Result<String, EvoError> {
+        let text = ron::ser::to_string_pretty(self, ron::ser::PrettyConfig::default())
+            .map_err(|e| EvoError::Serialize(e.to_string()))?;
+        let unreadable = |why: String| {
+            Err(EvoError::InvalidConfig(format!(
+                "its config.ron would not read back ({why}), so the search could not be resumed"
+            )))
+        };
+        let back: StoredConfig<T> = match ron::from_str(&text) {
+            Ok(back) => back,
+            Err(e) => return unreadable(e.to_string()),
+        };
+        let value = |c: &StoredConfig<T>| {
+            serde_json::to_value(c).map_err(|e| EvoError::Serialize(e.to_string()))
+        };
+        let diff = differences(&value(self)?, &value(&back)?);
+        if !diff.is_empty() {
+            return unreadable(diff.join("; "));
+        }
+        Ok(text)
+    }
 }
 
 /// The fields in which two serialized values differ, as `path: a -> b`.
@@ -240,7 +294,60 @@ mod tests {
         assert!(s2.validate().is_err());
         let s1 = SearchConfig::new(Strategy::Exhaustive { batch: 50 }, 1, SearchSpace::paper(1));
         s1.validate().unwrap();
+        let mut huge = s1.clone();
+        huge.strategy = Strategy::Random {
+            population: 1 << 40,
+            generations: 1,
+        };
+        assert_eq!(
+            huge.validate().unwrap_err().to_string(),
+            "invalid search configuration: the population must be at most 100000 (a \
+             generation's candidates are planned and evaluated together), got 1099511627776"
+        );
+        let mut redraws = s1.clone();
+        redraws.max_redraws = usize::MAX;
+        assert!(redraws
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("max_redraws must be at most 100000"));
+        // A space past the depth limit cannot even be read from a config file.
+        let text = ron::to_string(&s1).unwrap().replace("depth:1", "depth:300");
+        assert!(text.contains("depth:300"), "{text}");
+        let err = ron::from_str::<SearchConfig>(&text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("search-space depth 300 is more than the limit of 17"),
+            "{err}"
+        );
         assert_eq!(s1.generations(), 3456usize.div_ceil(50));
+    }
+
+    #[test]
+    fn refuses_a_config_that_would_not_read_back() {
+        let space = SearchSpace::paper(1);
+        let search = SearchConfig::new(Strategy::Exhaustive { batch: 50 }, 1, space);
+        let stored = |task: actfn_expr::Expr| StoredConfig {
+            search: search.clone(),
+            task,
+            config_hash: "h".into(),
+        };
+        let ok = stored("tanh(x) * min0(x)".parse().unwrap());
+        let text = ok.to_ron().unwrap();
+        assert_eq!(
+            ron::from_str::<StoredConfig<actfn_expr::Expr>>(&text).unwrap(),
+            ok
+        );
+        let mut tall = actfn_expr::Expr::X;
+        for _ in 0..=actfn_expr::MAX_HEIGHT {
+            tall = actfn_expr::Expr::unary(actfn_expr::UnaryOp::Neg, tall);
+        }
+        let err = stored(tall).to_ron().unwrap_err().to_string();
+        assert!(
+            err.contains("is 61 levels tall, more than the limit of 60"),
+            "{err}"
+        );
     }
 
     #[test]

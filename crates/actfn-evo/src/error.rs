@@ -79,6 +79,10 @@ pub enum EvoError {
     /// for the candidates it did not report; a resumed search evaluates them again.
     #[error("evaluator error: {0}")]
     Evaluator(Box<dyn std::error::Error + Send + Sync>),
+    /// An expression past actfn-expr's size limits: a fit target, or a parent or child of
+    /// the evolution operators.
+    #[error(transparent)]
+    Expr(#[from] actfn_expr::ExprError),
     /// A record or configuration could not be serialized.
     #[error("cannot serialize: {0}")]
     Serialize(String),

@@ -49,6 +49,10 @@ impl FitConfig {
     }
 }
 
+/// The most grid points: the grid and the target's values take 16 bytes a point, and
+/// every candidate is evaluated at every point.
+pub const MAX_GRID_POINTS: usize = 10_000_000;
+
 /// The grid and target values, shared with evaluation threads.
 #[derive(Debug)]
 struct Grid {
@@ -71,10 +75,18 @@ impl FitEvaluator {
     /// Builds the grid; refuses fewer than two points, an empty interval, or a target that
     /// is not finite on the grid.
     pub fn new(config: FitConfig) -> Result<FitEvaluator, EvoError> {
+        // Before anything prints or evaluates the target: both recurse through it.
+        config.target.check_printable()?;
         let invalid = |message: String| EvoError::InvalidTarget {
             target: config.target.to_string(),
             message,
         };
+        if config.grid_points > MAX_GRID_POINTS {
+            return Err(invalid(format!(
+                "grid_points must be at most {MAX_GRID_POINTS} (every candidate is evaluated at each), got {}",
+                config.grid_points
+            )));
+        }
         if config.grid_points < 2 {
             return Err(invalid(format!(
                 "grid_points must be at least 2, got {}",
@@ -243,6 +255,26 @@ mod tests {
             ..FitConfig::new(expr("x"))
         })
         .is_err());
+        let err = FitEvaluator::new(FitConfig {
+            grid_points: 10_000_001,
+            ..FitConfig::new(expr("x"))
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string().ends_with("grid_points must be at most 10000000 (every candidate is evaluated at each), got 10000001"),
+            "{err}"
+        );
+        // A target built by hand past the size limits is refused before it is printed.
+        let mut tall = Expr::X;
+        for _ in 0..=actfn_expr::MAX_HEIGHT {
+            tall = Expr::unary(actfn_expr::UnaryOp::Sin, tall);
+        }
+        let err = FitEvaluator::new(FitConfig::new(tall)).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("is 61 levels tall, more than the limit of 60"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -25,10 +25,13 @@ pub mod record;
 pub mod search;
 pub mod summary;
 
-pub use config::{EvolutionConfig, FitnessMetric, SearchConfig, StoredConfig, Strategy};
+pub use config::{
+    EvolutionConfig, FitnessMetric, SearchConfig, StoredConfig, Strategy, MAX_GENERATION_SIZE,
+    MAX_REDRAWS,
+};
 pub use error::EvoError;
 pub use evaluator::{guarded, Candidate, Evaluation, Evaluator, Status};
-pub use fit::{FitConfig, FitEvaluator};
+pub use fit::{FitConfig, FitEvaluator, MAX_GRID_POINTS};
 pub use operators::{crossover, mutate, select, softmax_fitness};
 pub use record::{write_csv, Journal, Origin, Record, RecordId, RecordStatus};
 pub use search::{

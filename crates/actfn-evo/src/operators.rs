@@ -4,6 +4,8 @@
 use actfn_expr::{Expr, SearchSpace};
 use rand::Rng;
 
+use crate::EvoError;
+
 /// Mutation (paper, section 3.2 and figure 1): one op node, chosen uniformly among the
 /// op nodes of `expr` (leaves are not ops), gets a different op of the same arity, chosen
 /// uniformly from `space`'s ops of that arity.
@@ -11,19 +13,28 @@ use rand::Rng;
 /// Nodes whose arity has no alternative in `space` (a space with a single binary op, say)
 /// are not eligible; if no node is, `expr` is returned unchanged. Otherwise the child
 /// differs from `expr` in exactly one op.
-pub fn mutate(expr: &Expr, space: &SearchSpace, rng: &mut impl Rng) -> Expr {
+///
+/// Refuses an `expr` that is not within actfn-expr's size limits
+/// ([`Expr::check_printable`]), before any recursion; the child has the parent's shape,
+/// so it is within them too. Linear in the size of `expr`.
+pub fn mutate(expr: &Expr, space: &SearchSpace, rng: &mut impl Rng) -> Result<Expr, EvoError> {
+    expr.check_printable()?;
     let unary = space.unary_ops();
     let binary = space.binary_ops();
-    let eligible: Vec<usize> = (0..expr.node_count())
-        .filter(|&i| match expr.node(i) {
-            Some(Expr::Unary(op, _)) => unary.iter().any(|u| u != op),
-            Some(Expr::Binary(op, _, _)) => binary.iter().any(|b| b != op),
+    let eligible: Vec<usize> = expr
+        .preorder()
+        .into_iter()
+        .enumerate()
+        .filter(|(_, node)| match node {
+            Expr::Unary(op, _) => unary.iter().any(|u| u != op),
+            Expr::Binary(op, _, _) => binary.iter().any(|b| b != op),
             _ => false,
         })
+        .map(|(i, _)| i)
         .collect();
     let mut child = expr.clone();
     if eligible.is_empty() {
-        return child;
+        return Ok(child);
     }
     let index = eligible[rng.gen_range(0..eligible.len())];
     match child.node_mut(index) {
@@ -37,7 +48,7 @@ pub fn mutate(expr: &Expr, space: &SearchSpace, rng: &mut impl Rng) -> Expr {
         }
         _ => unreachable!("eligible nodes are op nodes"),
     }
-    child
+    Ok(child)
 }
 
 /// Crossover (paper, section 3.3 and figure 2): a subtree of `a`, chosen uniformly among
@@ -46,22 +57,34 @@ pub fn mutate(expr: &Expr, space: &SearchSpace, rng: &mut impl Rng) -> Expr {
 ///
 /// In `S_d` a node's height fixes its role and its shape, so the child of two members of
 /// `S_d` is a member of `S_d`. If no subtree qualifies, the child is a copy of `a`.
-pub fn crossover(a: &Expr, b: &Expr, rng: &mut impl Rng) -> Expr {
+///
+/// Refuses parents that are not within actfn-expr's size limits
+/// ([`Expr::check_printable`]), and a child that is not: it has the height of `a`, but
+/// can have more nodes. Linear in the size of the parents.
+pub fn crossover(a: &Expr, b: &Expr, rng: &mut impl Rng) -> Result<Expr, EvoError> {
+    a.check_printable()?;
+    b.check_printable()?;
     let heights = |e: &Expr| -> Vec<(usize, usize)> {
-        (0..e.node_count())
-            .filter_map(|i| e.node(i).map(|n| (i, n.height())))
+        e.heights()
+            .into_iter()
+            .enumerate()
             .filter(|&(_, h)| h >= 1)
             .collect()
     };
     let in_a = heights(a);
     let in_b = heights(b);
+    // Which heights occur in `b`, for a linear filter.
+    let mut in_b_height = vec![false; b.height() + 1];
+    for &(_, h) in &in_b {
+        in_b_height[h] = true;
+    }
     let eligible: Vec<(usize, usize)> = in_a
         .into_iter()
-        .filter(|&(i, h)| i != 0 && in_b.iter().any(|&(_, hb)| hb == h))
+        .filter(|&(i, h)| i != 0 && in_b_height.get(h).copied().unwrap_or(false))
         .collect();
     let mut child = a.clone();
     if eligible.is_empty() {
-        return child;
+        return Ok(child);
     }
     let (ia, h) = eligible[rng.gen_range(0..eligible.len())];
     let donors: Vec<usize> = in_b
@@ -72,7 +95,8 @@ pub fn crossover(a: &Expr, b: &Expr, rng: &mut impl Rng) -> Expr {
     let ib = donors[rng.gen_range(0..donors.len())];
     let subtree = b.node(ib).expect("donor index is a node of b").clone();
     *child.node_mut(ia).expect("eligible index is a node of a") = subtree;
-    child
+    child.check_printable()?;
+    Ok(child)
 }
 
 /// Softmax fitness (paper, equation 2): `p_i = e^{L_i} / sum_j e^{L_j}` over the
@@ -155,7 +179,7 @@ mod tests {
             let space = space(depth);
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let parent = space.sample(&mut rng);
-            let child = mutate(&parent, &space, &mut rng);
+            let child = mutate(&parent, &space, &mut rng).unwrap();
             prop_assert!(space.contains(&child));
             let (p, c) = (ops(&parent), ops(&child));
             prop_assert_eq!(p.len(), c.len());
@@ -172,9 +196,9 @@ mod tests {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let a = space.sample(&mut rng);
             let b = space.sample(&mut rng);
-            let child = crossover(&a, &b, &mut rng);
+            let child = crossover(&a, &b, &mut rng).unwrap();
             prop_assert!(space.contains(&child), "{} x {} -> {}", a, b, child);
-            let mutated = mutate(&child, &space, &mut rng);
+            let mutated = mutate(&child, &space, &mut rng).unwrap();
             prop_assert!(space.contains(&mutated));
         }
 
@@ -187,7 +211,7 @@ mod tests {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let a = sa.sample(&mut rng);
             let b = sb.sample(&mut rng);
-            let child = crossover(&a, &b, &mut rng);
+            let child = crossover(&a, &b, &mut rng).unwrap();
             let oc = ops(&child);
             let has = |names: [&str; 2]| oc.iter().flatten().filter(|o| names.iter().any(|n| o.as_str() == format!("u:{n}"))).count();
             let (from_a, from_b) = (has(["sin", "cos"]), has(["exp", "tanh"]));
@@ -256,11 +280,11 @@ mod tests {
         let space = SearchSpace::new(1, vec![UnaryOp::Sin], vec![BinaryOp::Add]).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let e = space.sample(&mut rng);
-        assert_eq!(mutate(&e, &space, &mut rng), e);
+        assert_eq!(mutate(&e, &space, &mut rng).unwrap(), e);
         // With a second binary op, only the root can change.
         let space =
             SearchSpace::new(1, vec![UnaryOp::Sin], vec![BinaryOp::Add, BinaryOp::Mul]).unwrap();
-        let m = mutate(&e, &space, &mut rng);
+        let m = mutate(&e, &space, &mut rng).unwrap();
         assert!(matches!(m, Expr::Binary(BinaryOp::Mul, _, _)));
     }
 
@@ -273,7 +297,7 @@ mod tests {
         let mut counts = [0usize; 3];
         let n = 30_000;
         for _ in 0..n {
-            let c = mutate(&e, &space, &mut rng);
+            let c = mutate(&e, &space, &mut rng).unwrap();
             let (p, q) = (ops(&e), ops(&c));
             let i = (0..p.len()).find(|&i| p[i] != q[i]).unwrap();
             counts[match i {
@@ -288,5 +312,56 @@ mod tests {
                 "{counts:?}"
             );
         }
+    }
+
+    #[test]
+    fn operators_refuse_trees_past_the_limits() {
+        use actfn_expr::{ExprError, MAX_HEIGHT, MAX_NODES};
+        let space = space(1);
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let mut tall = Expr::X;
+        for _ in 0..=MAX_HEIGHT {
+            tall = Expr::unary(UnaryOp::Sin, tall);
+        }
+        let err = mutate(&tall, &space, &mut rng).unwrap_err();
+        assert!(
+            matches!(err, EvoError::Expr(ExprError::TooTall { height: 61, .. })),
+            "{err}"
+        );
+        let member = space.sample(&mut rng);
+        assert!(crossover(&member, &tall, &mut rng).is_err());
+        assert!(crossover(&tall, &member, &mut rng).is_err());
+        // Two accepted trees whose child is not: a big subtree of `b` replaces a small
+        // one of `a` of the same height.
+        let balanced = |levels: usize| {
+            let mut e = Expr::X;
+            for _ in 0..levels {
+                e = Expr::binary(BinaryOp::Add, e.clone(), e);
+            }
+            e
+        };
+        let mut thin = Expr::X;
+        for _ in 0..19 {
+            thin = Expr::unary(UnaryOp::Sin, thin);
+        }
+        // `b` has exactly MAX_NODES nodes; `a` is small, and the crossover that puts all
+        // of `b` but its root in place of `thin` (one in 19) gives a child two nodes over.
+        let a = Expr::binary(BinaryOp::Add, Expr::X, thin);
+        let b = Expr::unary(UnaryOp::Sin, balanced(19));
+        assert_eq!(b.node_count(), MAX_NODES);
+        a.check_printable().unwrap();
+        b.check_printable().unwrap();
+        let refused = (0..400).find_map(|_| crossover(&a, &b, &mut rng).err());
+        let err = refused.expect("some crossover puts the big subtree of `b` in place of `thin`");
+        assert!(
+            matches!(
+                err,
+                EvoError::Expr(ExprError::TooLarge {
+                    limit: MAX_NODES,
+                    ..
+                })
+            ),
+            "{err}"
+        );
     }
 }

@@ -115,9 +115,9 @@ pub fn create_dir<T: Serialize + DeserializeOwned>(
             message: format!("missing, but {} exists", records_path.display()),
         });
     }
+    // Checked before the directory is made: a config that would not read back is refused.
+    let text = stored.to_ron()?;
     fs::create_dir_all(dir).map_err(|e| EvoError::io(dir, e))?;
-    let text = ron::ser::to_string_pretty(stored, ron::ser::PrettyConfig::default())
-        .map_err(|e| EvoError::Serialize(e.to_string()))?;
     let tmp = dir.join(format!("{CONFIG_FILE}.tmp"));
     let write = || -> std::io::Result<()> {
         let mut f = File::create(&tmp)?;
@@ -549,8 +549,12 @@ fn plan_generation<'s>(
                 p.fill(slot, Origin::Child, &mut |rng| {
                     let a = select(&weights, rng);
                     let b = select(&weights, rng);
-                    let child = crossover(parents[a], parents[b], rng);
-                    mutate(&child, space, rng)
+                    // Members of the space stay within the size limits under both
+                    // operators; a parent that is not (an edited records file) is
+                    // carried over instead.
+                    crossover(parents[a], parents[b], rng)
+                        .and_then(|child| mutate(&child, space, rng))
+                        .unwrap_or_else(|_| parents[a].clone())
                 });
                 slot += 1;
             }

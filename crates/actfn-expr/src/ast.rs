@@ -62,7 +62,8 @@ impl Expr {
         Expr::binary(b, Expr::unary(u1, lhs), Expr::unary(u2, rhs))
     }
 
-    /// `f(x)` in f64.
+    /// `f(x)` in f64. Recurses once per level: for accepted trees
+    /// ([`Expr::check_printable`]).
     pub fn eval(&self, x: f64) -> f64 {
         match self {
             Expr::X => x,
@@ -72,31 +73,24 @@ impl Expr {
         }
     }
 
-    /// Number of nodes (ops, `x` leaves and literals).
+    /// Number of nodes (ops, `x` leaves and literals). Does not recurse.
     pub fn node_count(&self) -> usize {
-        match self {
-            Expr::X | Expr::Const(_) => 1,
-            Expr::Unary(_, a) => 1 + a.node_count(),
-            Expr::Binary(_, a, b) => 1 + a.node_count() + b.node_count(),
-        }
+        let mut count = 0;
+        self.visit(&mut |_| count += 1);
+        count
     }
 
     /// Number of op nodes (unary and binary), i.e. the nodes a mutation may change.
+    /// Does not recurse.
     pub fn op_count(&self) -> usize {
-        match self {
-            Expr::X | Expr::Const(_) => 0,
-            Expr::Unary(_, a) => 1 + a.op_count(),
-            Expr::Binary(_, a, b) => 1 + a.op_count() + b.op_count(),
-        }
+        let mut count = 0;
+        self.visit(&mut |e| count += usize::from(!matches!(e, Expr::X | Expr::Const(_))));
+        count
     }
 
-    /// Height of the tree: a leaf has height 0.
+    /// Height of the tree: a leaf has height 0. Does not recurse.
     pub fn height(&self) -> usize {
-        match self {
-            Expr::X | Expr::Const(_) => 0,
-            Expr::Unary(_, a) => 1 + a.height(),
-            Expr::Binary(_, a, b) => 1 + a.height().max(b.height()),
-        }
+        self.size().height
     }
 
     /// The node at pre-order index `index` (the root is 0), if any.
@@ -138,17 +132,65 @@ impl Expr {
         }
     }
 
-    /// Visits every node in pre-order.
+    /// Visits every node in pre-order. Does not recurse, so that the size checks built on
+    /// it are safe on any tree.
     pub fn visit(&self, f: &mut impl FnMut(&Expr)) {
-        f(self);
-        match self {
-            Expr::X | Expr::Const(_) => {}
-            Expr::Unary(_, a) => a.visit(f),
-            Expr::Binary(_, a, b) => {
-                a.visit(f);
-                b.visit(f);
+        let mut stack = vec![self];
+        while let Some(e) = stack.pop() {
+            f(e);
+            match e {
+                Expr::X | Expr::Const(_) => {}
+                Expr::Unary(_, a) => stack.push(a),
+                Expr::Binary(_, a, b) => {
+                    stack.push(b);
+                    stack.push(a);
+                }
             }
         }
+    }
+
+    /// Every node in pre-order, so that `preorder()[i]` is [`Expr::node`]`(i)`. Does not
+    /// recurse.
+    pub fn preorder(&self) -> Vec<&Expr> {
+        let mut out = Vec::new();
+        let mut stack = vec![self];
+        while let Some(e) = stack.pop() {
+            out.push(e);
+            match e {
+                Expr::X | Expr::Const(_) => {}
+                Expr::Unary(_, a) => stack.push(a),
+                Expr::Binary(_, a, b) => {
+                    stack.push(b);
+                    stack.push(a);
+                }
+            }
+        }
+        out
+    }
+
+    /// The height of every node, in pre-order (the order of [`Expr::node`]). Does not
+    /// recurse.
+    pub fn heights(&self) -> Vec<usize> {
+        // Pre-order positions, then heights filled in reverse pre-order, where every
+        // node's children come before it.
+        let nodes = self.preorder();
+        let mut heights = vec![0; nodes.len()];
+        let mut sizes = vec![1usize; nodes.len()];
+        for i in (0..nodes.len()).rev() {
+            match nodes[i] {
+                Expr::X | Expr::Const(_) => {}
+                Expr::Unary(..) => {
+                    heights[i] = heights[i + 1] + 1;
+                    sizes[i] = sizes[i + 1] + 1;
+                }
+                Expr::Binary(..) => {
+                    let right = i + 1 + sizes[i + 1];
+                    heights[i] = heights[i + 1].max(heights[right]) + 1;
+                    sizes[i] = sizes[i + 1] + sizes[right] + 1;
+                }
+            }
+        }
+        heights
     }
 }
 
@@ -196,5 +238,10 @@ mod tests {
         let mut count = 0;
         e.visit(&mut |_| count += 1);
         assert_eq!(count, 13);
+        let heights = e.heights();
+        assert_eq!(heights.len(), 13);
+        for (i, h) in heights.iter().enumerate() {
+            assert_eq!(*h, e.node(i).unwrap().height(), "node {i}");
+        }
     }
 }

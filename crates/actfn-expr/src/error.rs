@@ -21,15 +21,49 @@ pub enum ExprError {
         /// What it found: a quoted token or `end of input`.
         found: String,
     },
-    /// The text nests deeper, or builds a taller tree, than the parser allows.
+    /// The text nests brackets, calls, prefix minus signs or exponents deeper than the
+    /// parser reads.
     #[error("cannot parse {} at byte {position}: expression nests deeper than {limit} levels", Quoted(.input))]
     TooDeep {
         /// The whole text (shortened in the message when long).
         input: String,
         /// Byte offset where the limit was crossed.
         position: usize,
-        /// The limit, [`crate::parse::MAX_DEPTH`].
+        /// The limit, [`crate::limits::MAX_NESTING`].
         limit: usize,
+    },
+    /// A tree taller than [`crate::limits::MAX_HEIGHT`]: parsed, derived or built by an
+    /// evolution operator.
+    #[error("{subject} is {height} levels tall, more than the limit of {limit}")]
+    TooTall {
+        /// What is too tall: the quoted (shortened) text or expression, with the byte
+        /// position for parsed text, or `the derivative of "..."`.
+        subject: String,
+        /// Its height.
+        height: usize,
+        /// The limit, [`crate::limits::MAX_HEIGHT`].
+        limit: usize,
+    },
+    /// A tree with more nodes than [`crate::limits::MAX_NODES`] (`relu` and `min0`
+    /// counted twice; see [`crate::limits`]).
+    #[error("{subject} has {nodes} nodes, more than the limit of {limit} (about 32 bytes each)")]
+    TooLarge {
+        /// What is too large, as for [`ExprError::TooTall`].
+        subject: String,
+        /// Its node count, or a count it was known to exceed when building stopped.
+        nodes: usize,
+        /// The limit, [`crate::limits::MAX_NODES`].
+        limit: usize,
+    },
+    /// A search space deeper than [`crate::limits::MAX_SPACE_DEPTH`].
+    #[error("search-space depth {depth} is more than the limit of {limit}: every member of S_d has 4 * 2^d - 3 nodes, {nodes} at depth {limit}, and each level doubles it")]
+    SpaceTooDeep {
+        /// The depth given.
+        depth: usize,
+        /// The limit.
+        limit: usize,
+        /// The node count of a member at the limit.
+        nodes: usize,
     },
     /// An op name that is not in the op set (`--unary-ops tanh,foo`).
     #[error("unknown {kind} op {name:?}")]
@@ -65,6 +99,11 @@ pub enum ExprError {
         /// The op's canonical name.
         name: &'static str,
     },
+}
+
+/// `text` in double quotes, shortened as in messages.
+pub(crate) fn shorten(text: &str) -> String {
+    Quoted(text).to_string()
 }
 
 /// Displays text in double quotes, shortened to its first 60 characters when longer, so

@@ -41,17 +41,27 @@
 //! `gauss(x)`), and the [canonical printer](crate::print) never writes `log`, `e^`, `eps`
 //! or `/ (E + eps)`, so canonical text always parses back to the identical tree.
 //!
-//! Nesting deeper than [`MAX_DEPTH`] levels (brackets, calls, prefix minus) and trees
-//! taller than [`MAX_DEPTH`] are refused with [`ExprError::TooDeep`]; no input panics.
+//! # Limits
+//!
+//! Text nesting deeper than [`MAX_NESTING`] levels (brackets, calls, prefix minus signs,
+//! exponents) is refused with [`ExprError::TooDeep`], before the parser's recursion gets
+//! any deeper; a tree taller than [`MAX_HEIGHT`] with [`ExprError::TooTall`], and one
+//! with too many nodes (`swish` copies its argument) with [`ExprError::TooLarge`]. So
+//! every tree the parser returns passes [`Expr::check_printable`], and every printer's
+//! text of it parses back (see [`crate::limits`]). No input panics.
 
 use std::str::FromStr;
 
 use crate::ast::Expr;
-use crate::error::ExprError;
+use crate::error::{shorten, ExprError};
+use crate::limits::{check_size, Size, MAX_HEIGHT, MAX_NESTING, MAX_NODES};
 use crate::ops::{BinaryOp, UnaryOp, EPS};
 
-/// The deepest nesting, and the tallest tree, the parser accepts.
-pub const MAX_DEPTH: usize = 256;
+/// How far a node being built may exceed the limits before the parser stops at once.
+/// Reading `log(1 + e^E)`, `log(|E + eps|)` and `e^(-E^2)` builds a node or two that the
+/// final tree does not keep, so only the finished tree is held to the exact limits.
+const HEIGHT_SLACK: usize = 2;
+const NODE_SLACK: usize = 4;
 
 impl Expr {
     /// Parses math text; see the [module docs](crate::parse) for the grammar.
@@ -195,6 +205,8 @@ fn parse_error(input: &str, position: usize, expected: &str, found: String) -> E
 struct Node {
     expr: Expr,
     height: usize,
+    /// Nodes, counted as [`Size::counted_nodes`] counts them.
+    nodes: usize,
     /// Written as the bare symbol `eps`.
     eps_symbol: bool,
     /// Written as `E + eps` with the symbol: `expr` is `add(E, EPS)`.
@@ -206,8 +218,19 @@ impl Node {
         Node {
             expr,
             height: 0,
+            nodes: 1,
             eps_symbol: false,
             plus_eps: false,
+        }
+    }
+
+    /// A node for a tree rebuilt from parts, measured afresh.
+    fn measured(expr: Expr) -> Node {
+        let size = expr.size();
+        Node {
+            height: size.height,
+            nodes: size.counted_nodes(),
+            ..Node::leaf(expr)
         }
     }
 }
@@ -245,6 +268,9 @@ struct Parser<'a> {
     tokens: Vec<Token<'a>>,
     pos: usize,
     depth: usize,
+    /// Where a node first went over [`MAX_HEIGHT`], and over [`MAX_NODES`].
+    tall_at: Option<usize>,
+    large_at: Option<usize>,
 }
 
 impl<'a> Parser<'a> {
@@ -254,6 +280,8 @@ impl<'a> Parser<'a> {
             tokens: lex(text)?,
             pos: 0,
             depth: 0,
+            tall_at: None,
+            large_at: None,
         })
     }
 
@@ -293,30 +321,71 @@ impl<'a> Parser<'a> {
         Err(ExprError::TooDeep {
             input: self.text.to_owned(),
             position,
-            limit: MAX_DEPTH,
+            limit: MAX_NESTING,
         })
     }
 
-    /// Checks the height of a new node built at `position`.
-    fn node(&self, expr: Expr, height: usize, position: usize) -> Result<Node, ExprError> {
-        if height > MAX_DEPTH {
-            return self.too_deep(position);
+    /// The text and a position, for [`ExprError::TooTall`] and [`ExprError::TooLarge`].
+    fn subject(&self, position: usize) -> String {
+        format!("{} at byte {position}", shorten(self.text))
+    }
+
+    /// Checks the size of a new node built at `position`: past the limits and the slack,
+    /// the parser stops here; past the limits only, it notes where.
+    fn node(
+        &mut self,
+        expr: Expr,
+        height: usize,
+        nodes: usize,
+        at: usize,
+    ) -> Result<Node, ExprError> {
+        let size = Size {
+            height,
+            nodes,
+            paper_nodes: nodes,
+        };
+        if height > MAX_HEIGHT + HEIGHT_SLACK || nodes > MAX_NODES + NODE_SLACK {
+            check_size(size, || self.subject(at))?;
+        }
+        if height > MAX_HEIGHT {
+            self.tall_at.get_or_insert(at);
+        }
+        if nodes > MAX_NODES {
+            self.large_at.get_or_insert(at);
         }
         Ok(Node {
             expr,
             height,
+            nodes,
             eps_symbol: false,
             plus_eps: false,
         })
     }
 
-    fn unary(&self, op: UnaryOp, arg: Node, position: usize) -> Result<Node, ExprError> {
-        self.node(Expr::unary(op, arg.expr), arg.height + 1, position)
+    fn unary(&mut self, op: UnaryOp, arg: Node, position: usize) -> Result<Node, ExprError> {
+        // The paper notation writes `relu(E)` as `max{E, 0}`: count the node it reads
+        // back to.
+        let extra = usize::from(matches!(op, UnaryOp::Relu | UnaryOp::MinZero));
+        let nodes = arg.nodes + 1 + extra;
+        self.node(Expr::unary(op, arg.expr), arg.height + 1, nodes, position)
     }
 
-    fn binary(&self, op: BinaryOp, a: Node, b: Node, position: usize) -> Result<Node, ExprError> {
+    fn binary(
+        &mut self,
+        op: BinaryOp,
+        a: Node,
+        b: Node,
+        position: usize,
+    ) -> Result<Node, ExprError> {
         let height = a.height.max(b.height) + 1;
-        self.node(Expr::binary(op, a.expr, b.expr), height, position)
+        let nodes = a.nodes + b.nodes + 1;
+        self.node(Expr::binary(op, a.expr, b.expr), height, nodes, position)
+    }
+
+    /// A node for a tree rebuilt from parts (`log`, `e^(-E^2)`), checked like any other.
+    fn rebuilt(&mut self, expr: Expr, position: usize) -> Result<Node, ExprError> {
+        let m = Node::measured(expr);
+        self.node(m.expr, m.height, m.nodes, position)
     }
 
     fn parse_all(mut self) -> Result<Expr, ExprError> {
@@ -324,6 +393,18 @@ impl<'a> Parser<'a> {
         if self.peek() != Tok::End {
             return self.error("an operator or end of input");
         }
+        // Only the finished tree is held to the exact limits (see `HEIGHT_SLACK`).
+        let size = Size {
+            height: node.height,
+            nodes: node.nodes,
+            paper_nodes: node.nodes,
+        };
+        let at = if node.height > MAX_HEIGHT {
+            self.tall_at
+        } else {
+            self.large_at
+        };
+        check_size(size, || self.subject(at.unwrap_or(0)))?;
         Ok(node.expr)
     }
 
@@ -356,11 +437,7 @@ impl<'a> Parser<'a> {
             if op == BinaryOp::Div && rhs.plus_eps {
                 // `a / (b + eps)` is the protected division written out.
                 if let Expr::Binary(BinaryOp::Add, b, _) = rhs.expr {
-                    rhs = Node {
-                        expr: *b,
-                        ..Node::leaf(Expr::X)
-                    };
-                    rhs.height = rhs.expr.height();
+                    rhs = Node::measured(*b);
                 }
             }
             acc = self.binary(op, acc, rhs, at)?;
@@ -369,7 +446,7 @@ impl<'a> Parser<'a> {
 
     fn enter(&mut self) -> Result<(), ExprError> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH {
+        if self.depth > MAX_NESTING {
             return self.too_deep(self.here());
         }
         Ok(())
@@ -481,15 +558,7 @@ impl<'a> Parser<'a> {
                 if let Expr::Unary(UnaryOp::Neg, ref inner) = exponent.expr {
                     if let Expr::Unary(UnaryOp::Square, ref arg) = **inner {
                         let arg = (**arg).clone();
-                        let height = arg.height();
-                        return self.unary(
-                            UnaryOp::Gaussian,
-                            Node {
-                                height,
-                                ..Node::leaf(arg)
-                            },
-                            at,
-                        );
+                        return self.rebuilt(Expr::unary(UnaryOp::Gaussian, arg), at);
                     }
                 }
                 return self.unary(UnaryOp::Exp, exponent, at);
@@ -528,14 +597,20 @@ impl<'a> Parser<'a> {
             Call::Log => {
                 self.close(open)?;
                 let arg = log_argument(first.expr);
-                let height = arg.1.height() + 1;
-                self.node(Expr::unary(arg.0, arg.1), height, at)?
+                self.rebuilt(Expr::unary(arg.0, arg.1), at)?
             }
             Call::Swish => {
                 self.close(open)?;
+                // Checked before copying: nested `swish` doubles the tree each level.
+                let (height, nodes) = (first.height + 2, 2 * first.nodes + 2);
+                self.node(Expr::X, height, nodes, at)?;
                 let sig = Expr::unary(UnaryOp::Sigmoid, first.expr.clone());
-                let height = first.height + 2;
-                self.node(Expr::binary(BinaryOp::Mul, first.expr, sig), height, at)?
+                self.node(
+                    Expr::binary(BinaryOp::Mul, first.expr, sig),
+                    height,
+                    nodes,
+                    at,
+                )?
             }
         };
         Ok(node)
@@ -723,30 +798,95 @@ mod tests {
     }
 
     #[test]
-    fn depth_limit() {
-        let ok = format!("{}x{}", "(".repeat(200), ")".repeat(200));
+    fn nesting_limit() {
+        let ok = format!(
+            "{}x{}",
+            "(".repeat(MAX_NESTING - 1),
+            ")".repeat(MAX_NESTING - 1)
+        );
         assert_eq!(p(&ok), X);
-        let deep = format!("{}x{}", "(".repeat(300), ")".repeat(300));
-        assert!(matches!(
+        let deep = format!("{}x{}", "(".repeat(MAX_NESTING), ")".repeat(MAX_NESTING));
+        assert_eq!(
             Expr::parse(&deep),
-            Err(ExprError::TooDeep { limit: 256, .. })
-        ));
-        let calls = format!("{}x{}", "sin(".repeat(10_000), ")".repeat(10_000));
-        assert!(matches!(
-            Expr::parse(&calls),
-            Err(ExprError::TooDeep { .. })
-        ));
-        let minus = format!("{}x", "-".repeat(10_000));
+            Err(ExprError::TooDeep {
+                input: deep.clone(),
+                position: MAX_NESTING,
+                limit: MAX_NESTING
+            })
+        );
+        for text in [
+            format!("{}x{}", "sin(".repeat(100_000), ")".repeat(100_000)),
+            format!("{}x", "-".repeat(100_000)),
+            format!("{}x", "e^".repeat(100_000)),
+            format!("{}x{}", "|".repeat(100_000), "|".repeat(100_000)),
+        ] {
+            let err = Expr::parse(&text).unwrap_err();
+            assert!(matches!(err, ExprError::TooDeep { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn height_limit() {
+        let chain = vec!["x"; MAX_HEIGHT + 1].join(" + ");
+        assert_eq!(p(&chain).height(), MAX_HEIGHT);
+        let chain = vec!["x"; MAX_HEIGHT + 2].join(" + ");
+        let err = Expr::parse(&chain).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ExprError::TooTall {
+                    height: 61,
+                    limit: 60,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // The 61st `+`, at byte 4 * 60 + 2.
+        assert!(
+            err.to_string()
+                .ends_with("at byte 242 is 61 levels tall, more than the limit of 60"),
+            "{err}"
+        );
+        let minus = format!("{}x", "-".repeat(MAX_HEIGHT + 1));
         assert!(matches!(
             Expr::parse(&minus),
-            Err(ExprError::TooDeep { .. })
+            Err(ExprError::TooTall { .. })
         ));
-        let chain = vec!["x"; 10_000].join(" + ");
-        assert!(matches!(
-            Expr::parse(&chain),
-            Err(ExprError::TooDeep { .. })
-        ));
-        let chain = vec!["x"; 200].join(" + ");
-        assert_eq!(p(&chain).height(), 199);
+        let long = vec!["x"; 100_000].join(" + ");
+        assert!(matches!(Expr::parse(&long), Err(ExprError::TooTall { .. })));
+        // Shapes that read back to a shorter tree are held to the limit only when done.
+        let tall = |n: usize| format!("{}x{}", "sin(".repeat(n), ")".repeat(n));
+        for (text, height) in [
+            (format!("log(1 + e^({}))", tall(59)), 60),
+            (format!("log(|{} + eps|)", tall(59)), 60),
+            (format!("e^(-({})^2)", tall(59)), 60),
+            (format!("x / ({} + eps)", tall(59)), 60),
+        ] {
+            assert_eq!(p(&text).height(), height, "{text}");
+        }
+    }
+
+    #[test]
+    fn node_limit() {
+        // Each `swish` copies its argument: 2^k nodes from 7k bytes.
+        let text = format!("{}x{}", "swish(".repeat(25), ")".repeat(25));
+        let err = Expr::parse(&text).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ExprError::TooLarge {
+                    limit: MAX_NODES,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("more than the limit of 1048576"),
+            "{err}"
+        );
+        let text = format!("{}x{}", "swish(".repeat(15), ")".repeat(15));
+        assert_eq!(p(&text).node_count(), 3 * (1 << 15) - 2);
     }
 }

@@ -7,8 +7,11 @@
 //! fewest parentheses that keep the tree, plus some around prefix minus for legibility.
 //! Literals print as the shortest decimal that reads back to the same `f64`; a negative
 //! literal prints as `-2` (and `neg(2)` as `-(2)`). [`Expr::parse`] reads it back to the
-//! identical tree, for every tree (NaN literals other than the canonical NaN come back
-//! as the canonical NaN).
+//! identical tree, for every accepted tree (NaN literals other than the canonical NaN
+//! come back as the canonical NaN), and reads the paper notation back to a tree with the
+//! same values: see [`crate::limits`] for the rule and why it holds. The printers recurse
+//! once per tree level, so they are for accepted trees ([`Expr::check_printable`]), which
+//! is every tree the crate builds from outside input.
 
 use std::fmt;
 
@@ -49,8 +52,18 @@ pub struct Styled<'a> {
     style: Style,
 }
 
+/// The tallest tree the printers write; they recurse once per level. Four times the
+/// limit of accepted trees, so that error messages can show a refused derivative.
+pub(crate) const PRINT_HEIGHT: usize = 4 * crate::limits::MAX_HEIGHT;
+
 impl fmt::Display for Styled<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Only code that builds trees by hand can get here with a taller one; a
+        // placeholder (which does not parse) beats a stack overflow.
+        let height = self.expr.height();
+        if height > PRINT_HEIGHT {
+            return write!(f, "<expression {height} levels tall>");
+        }
         let mut out = String::new();
         match self.style {
             Style::Canonical => canonical(self.expr, &mut out),
@@ -70,8 +83,12 @@ impl fmt::Display for Expr {
 }
 
 /// Serializes as canonical text, so expressions are plain strings in RON, JSON and CSV.
+/// A tree past the size limits is an error, so that nothing is written that could not be
+/// read back.
 impl Serialize for Expr {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        self.check_printable().map_err(S::Error::custom)?;
         serializer.collect_str(self)
     }
 }

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ast::Expr;
 use crate::error::ExprError;
+use crate::limits::MAX_SPACE_DEPTH;
 use crate::ops::{BinaryOp, UnaryOp};
 
 /// A search space `S_d` over chosen unary and binary ops.
@@ -59,16 +60,19 @@ impl SearchSpace {
     ///
     /// # Panics
     ///
-    /// If `depth` is 0.
+    /// If `depth` is 0 or above [`MAX_SPACE_DEPTH`]; for a depth from outside, use
+    /// [`SearchSpace::new`] with these ops.
     pub fn paper(depth: usize) -> SearchSpace {
         SearchSpace::new(depth, UnaryOp::PAPER.to_vec(), BinaryOp::ALL.to_vec())
-            .expect("depth must be at least 1")
+            .expect("depth must be from 1 to MAX_SPACE_DEPTH")
     }
 
     /// `S_depth` over the given ops, in the given order (which fixes the enumeration order).
     ///
-    /// Fails on depth 0, an empty op list, an op listed twice, or a derivative helper
-    /// ([`UnaryOp::AUX`]).
+    /// Fails on depth 0, a depth above [`MAX_SPACE_DEPTH`] (whose members would pass
+    /// [`crate::limits::MAX_NODES`]), an empty op list, an op listed twice, or a
+    /// derivative helper ([`UnaryOp::AUX`]). Checked here, before any member is built, so
+    /// that sampling and enumeration only build accepted trees.
     pub fn new(
         depth: usize,
         unary: Vec<UnaryOp>,
@@ -76,6 +80,13 @@ impl SearchSpace {
     ) -> Result<SearchSpace, ExprError> {
         if depth == 0 {
             return Err(ExprError::ZeroDepth { depth });
+        }
+        if depth > MAX_SPACE_DEPTH {
+            return Err(ExprError::SpaceTooDeep {
+                depth,
+                limit: MAX_SPACE_DEPTH,
+                nodes: member_nodes(MAX_SPACE_DEPTH),
+            });
         }
         if unary.is_empty() {
             return Err(ExprError::EmptyOpSet { kind: "unary" });
@@ -109,17 +120,9 @@ impl SearchSpace {
         })
     }
 
-    /// The same ops at another depth.
-    ///
-    /// # Panics
-    ///
-    /// If `depth` is 0.
-    pub fn with_depth(&self, depth: usize) -> SearchSpace {
-        assert!(depth >= 1, "depth must be at least 1");
-        SearchSpace {
-            depth,
-            ..self.clone()
-        }
+    /// The same ops at another depth; fails as [`SearchSpace::new`] does on the depth.
+    pub fn with_depth(&self, depth: usize) -> Result<SearchSpace, ExprError> {
+        SearchSpace::new(depth, self.unary.clone(), self.binary.clone())
     }
 
     /// The depth `d` of `S_d`: the number of core-unit levels.
@@ -355,6 +358,11 @@ impl SearchSpace {
     }
 }
 
+/// The node count of every member of `S_depth`: `4 * 2^depth - 3`.
+fn member_nodes(depth: usize) -> usize {
+    4 * (1usize << depth) - 3
+}
+
 /// The lazy iterator of [`SearchSpace::enumerate`].
 #[derive(Clone, Debug)]
 pub struct Members {
@@ -418,6 +426,33 @@ mod tests {
             Err(ExprError::ZeroDepth { depth: 0 })
         );
         assert!(SearchSpace::new(1, vec![], vec![BinaryOp::Add]).is_err());
+        for depth in [MAX_SPACE_DEPTH + 1, 300, 100_000, usize::MAX] {
+            let err =
+                SearchSpace::new(depth, vec![UnaryOp::Tanh], vec![BinaryOp::Add]).unwrap_err();
+            assert_eq!(
+                err,
+                ExprError::SpaceTooDeep {
+                    depth,
+                    limit: MAX_SPACE_DEPTH,
+                    nodes: 524_285
+                }
+            );
+            assert!(err.to_string().starts_with(&format!(
+                "search-space depth {depth} is more than the limit of 17: "
+            )));
+        }
+        let deepest =
+            SearchSpace::new(MAX_SPACE_DEPTH, vec![UnaryOp::Relu], vec![BinaryOp::Add]).unwrap();
+        assert_eq!(
+            deepest.op_slots() + (1 << MAX_SPACE_DEPTH),
+            member_nodes(MAX_SPACE_DEPTH)
+        );
+        assert!(deepest.with_depth(MAX_SPACE_DEPTH + 1).is_err());
+        let member = deepest.sample(&mut ChaCha8Rng::seed_from_u64(1));
+        assert_eq!(member.node_count(), member_nodes(MAX_SPACE_DEPTH));
+        member.check_printable().unwrap();
+        let text = member.styled(crate::Style::Paper).to_string();
+        assert_eq!(Expr::parse(&text).unwrap().height(), 2 * MAX_SPACE_DEPTH);
         assert!(SearchSpace::new(1, vec![UnaryOp::Tanh], vec![]).is_err());
         assert_eq!(
             SearchSpace::new(1, vec![UnaryOp::Tanh, UnaryOp::Tanh], vec![BinaryOp::Add]),
