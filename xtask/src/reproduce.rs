@@ -1335,7 +1335,11 @@ mod tests {
             assert_eq!(t.milestones, vec![60, 120, 160]);
             assert_eq!((t.train_size, t.test_size), (None, None));
         }
-        let datasets: Vec<&str> = t1.final_trainings.iter().map(|t| t.dataset.as_str()).collect();
+        let datasets: Vec<&str> = t1
+            .final_trainings
+            .iter()
+            .map(|t| t.dataset.as_str())
+            .collect();
         assert_eq!(datasets, ["cifar10", "cifar100"]);
         assert_eq!(t1.final_runs, 5);
         let evo = &t1.searches[2];
@@ -1377,6 +1381,13 @@ mod tests {
         let mut d = a.clone();
         d.init = "he".into();
         assert_ne!(a.key(), d.key());
+    }
+
+    #[test]
+    fn cpu_table2_shares_table1s_cifar100_final_runs() {
+        let t1: Table1 = load_preset(&root(), "table1", "cpu").unwrap();
+        let t2: Table2 = load_preset(&root(), "table2", "cpu").unwrap();
+        assert_eq!(t2.training.key(), t1.final_trainings[1].key());
     }
 
     #[test]

@@ -367,14 +367,28 @@ mod tests {
     #[test]
     fn activation_modes_give_the_same_gradients() {
         let e: actfn_expr::Expr = "x * sigmoid(x) + atan(min(x, 0))".parse().unwrap();
+        // libtorch's generator is global and tests run in parallel threads: both networks
+        // get the first one's weights and the same input, and no dropout draws numbers.
+        let cfg = WrnConfig {
+            dropout: 0.0,
+            ..WrnConfig::new(10, 1, 10)
+        };
+        let x = Tensor::randn([8, 3, 32, 32], (Kind::Float, Device::Cpu));
+        let mut first: Option<VarStore> = None;
         let mut grads = Vec::new();
         for mode in [ActivationMode::Autograd, ActivationMode::SymbolicGrad] {
-            tch::manual_seed(0);
-            let vs = VarStore::new(Device::Cpu);
+            let mut vs = VarStore::new(Device::Cpu);
             let act = Arc::new(Activation::new(&e, mode));
-            let net = wrn(&vs.root(), &WrnConfig::new(10, 1, 10), &act).unwrap();
-            tch::manual_seed(1);
-            let x = Tensor::randn([8, 3, 32, 32], (Kind::Float, Device::Cpu));
+            let net = wrn(&vs.root(), &cfg, &act).unwrap();
+            match &first {
+                Some(weights) => vs.copy(weights).unwrap(),
+                None => {
+                    let mut copy = VarStore::new(Device::Cpu);
+                    let _ = wrn(&copy.root(), &cfg, &act).unwrap();
+                    copy.copy(&vs).unwrap();
+                    first = Some(copy);
+                }
+            }
             net.forward_t(&x, true).sum(Kind::Float).backward();
             let vars = vs.variables();
             let mut g: Vec<(String, Tensor)> = vars
