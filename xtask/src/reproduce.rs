@@ -41,14 +41,6 @@ pub struct Training {
 }
 
 impl Training {
-    /// The same settings on another data set.
-    fn on(&self, dataset: &str) -> Training {
-        Training {
-            dataset: dataset.to_owned(),
-            ..self.clone()
-        }
-    }
-
     /// The `actfn train` / `actfn search --task` options for these settings.
     fn args(&self, depth_flag: &str, width_flag: &str) -> Vec<String> {
         let mut args = vec![
@@ -1370,7 +1362,11 @@ mod tests {
         let t1: Table1 = load_preset(&root(), "table1", "cpu").unwrap();
         let a = t1.final_trainings[0].clone();
         assert_eq!(a.key(), a.clone().key());
-        assert_ne!(a.key(), a.on("cifar100").key());
+        let other_data = Training {
+            dataset: "cifar100".into(),
+            ..a.clone()
+        };
+        assert_ne!(a.key(), other_data.key());
         let mut b = a.clone();
         b.epochs += 1;
         assert_ne!(a.key(), b.key());

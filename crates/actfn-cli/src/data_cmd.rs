@@ -30,6 +30,10 @@ enum DataCommand {
         /// The data folder.
         #[arg(long, value_name = "DIR", default_value = "data")]
         data_dir: PathBuf,
+        /// Accept a tarball whose files hold another number of records than the official
+        /// release (the default refuses it and leaves the data folder as it was).
+        #[arg(long)]
+        allow_partial: bool,
     },
     /// Print the train/validation split that `train` and `search` cut with these options,
     /// as JSON `{"train": [...], "val": [...]}`: positions in the official training set
@@ -48,6 +52,9 @@ enum DataCommand {
         /// Seed of the split (`train` and `search` use 0 unless told otherwise).
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Accept data files with another number of records than the official release.
+        #[arg(long)]
+        allow_partial: bool,
         /// The data folder.
         #[arg(long, value_name = "DIR", default_value = "data")]
         data_dir: PathBuf,
@@ -77,9 +84,10 @@ pub fn run(args: DataArgs) -> anyhow::Result<()> {
             dataset,
             from,
             data_dir,
+            allow_partial,
         } => {
             let kind = Cifar::from(dataset);
-            let report = fetch::fetch(kind, from.as_deref(), &data_dir)
+            let report = fetch::fetch(kind, from.as_deref(), &data_dir, allow_partial)
                 .with_context(|| format!("cannot fetch {kind}"))?;
             let Some(info) = report.tarball else {
                 println!(
@@ -108,10 +116,11 @@ pub fn run(args: DataArgs) -> anyhow::Result<()> {
             val_per_class,
             train_size,
             seed,
+            allow_partial,
             data_dir,
         } => {
             let kind = Cifar::from(dataset);
-            let loaded = data::load(kind, &data_dir)
+            let loaded = data::load(kind, &data_dir, allow_partial)
                 .with_context(|| format!("cannot load {kind} from {}", data_dir.display()))?;
             let config = SplitConfig {
                 val_per_class: val_per_class.unwrap_or_else(|| kind.paper_val_per_class()),

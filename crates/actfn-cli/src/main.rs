@@ -1,7 +1,8 @@
 //! The `actfn` binary: a thin router from subcommands to the library crates.
 //!
 //! Every subcommand lives in its own module with an `Args` struct and a `run` function;
-//! this file only dispatches and turns errors into one line on stderr and exit code 2.
+//! this file only dispatches; `exit.rs` turns the outcome into one line on stderr and the
+//! exit code (0 ok, 1 job failed, 2 bad input).
 
 use std::process::ExitCode;
 
@@ -9,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod bench_cmd;
 mod data_cmd;
+mod exit;
 mod expr_cmd;
 mod figures;
 mod input_args;
@@ -20,8 +22,11 @@ mod stats_cmd;
 mod train_cmd;
 
 /// Discover, train and compare neural-network activation functions.
+///
+/// Every command exits with 0 when its job succeeded, 1 when the job ran and failed, and 2
+/// on bad input (arguments, expressions, files or data), after one line on stderr.
 #[derive(Debug, Parser)]
-#[command(name = "actfn", version, about)]
+#[command(name = "actfn", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -44,6 +49,10 @@ enum Command {
     /// Facts about WRN-d-k networks: shape and parameter count.
     Model(model_cmd::ModelArgs),
     /// Train a WRN with one activation on CIFAR-10/100; report validation and test accuracy.
+    ///
+    /// Exit codes: 0 when the training ran to its end or diverged (a diverged training is
+    /// a result, reported with status `diverged`); 1 when it failed (an error during
+    /// training, e.g. out of memory); 2 on bad input.
     Train(train_cmd::TrainArgs),
     /// Time a training step of a WRN with an activation, and its peak memory.
     Bench(bench_cmd::BenchArgs),
@@ -64,12 +73,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("actfn: {err:#}");
-            ExitCode::from(2)
-        }
-    }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return exit::bad_arguments(err),
+    };
+    exit::install_panic_hook();
+    exit::run_to_exit_code(|| run(cli))
 }

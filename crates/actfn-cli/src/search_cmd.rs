@@ -32,7 +32,7 @@ pub struct SearchArgs {
     /// except --data-dir and --threads, which may be given anew).
     #[arg(long, value_name = "DIR", conflicts_with_all = [
         "task", "strategy", "out", "seed", "target", "wrn_depth", "wrn_width", "epochs",
-        "milestones", "train_size", "val_per_class", "batch", "no_zca", "zca_epsilon", "init",
+        "milestones", "train_size", "val_per_class", "batch", "no_zca", "zca_epsilon", "init", "allow_partial",
     ])]
     pub resume: Option<PathBuf>,
     /// What evaluating a candidate means.
@@ -261,6 +261,21 @@ pub(crate) fn parse_milestones(text: &str) -> anyhow::Result<Vec<usize>> {
         .collect()
 }
 
+/// Refuses a schedule that would silently not be what was asked: no epochs, or a
+/// learning-rate milestone outside `1..epochs` (one at or past the last epoch never acts).
+pub(crate) fn check_schedule(epochs: usize, milestones: &[usize]) -> anyhow::Result<()> {
+    if epochs == 0 {
+        bail!("--epochs 0: nothing would be trained");
+    }
+    if let Some(m) = milestones.iter().find(|&&m| m == 0 || m >= epochs) {
+        bail!(
+            "--milestones: epoch {m} is outside 1..{epochs} (a milestone is the epoch, counting \
+             from 0, at whose start the learning rate drops; it must fall inside the run)"
+        );
+    }
+    Ok(())
+}
+
 /// The task configuration from the command line.
 pub fn task_config(args: &SearchArgs) -> anyhow::Result<TaskConfig> {
     match args.task {
@@ -288,6 +303,7 @@ pub fn task_config(args: &SearchArgs) -> anyhow::Result<TaskConfig> {
                 Some(text) => parse_milestones(text)?,
                 None => TrainConfig::scaled_milestones(args.epochs),
             };
+            check_schedule(args.epochs, &milestones)?;
             let train = TrainConfig {
                 depth: args.wrn_depth,
                 width: args.wrn_width,
@@ -309,7 +325,8 @@ pub fn task_config(args: &SearchArgs) -> anyhow::Result<TaskConfig> {
                     train_size: args.train_size,
                     seed: 0,
                 },
-                preprocess: args.input.preprocess(),
+                preprocess: args.input.preprocess()?,
+                allow_partial: args.input.allow_partial,
             };
             Ok(TaskConfig::Cifar(CifarTask {
                 data_dir: args

@@ -7,6 +7,7 @@ use actfn_expr::Expr;
 use actfn_wrn::activation::ActivationMode;
 use actfn_wrn::augment::AugmentConfig;
 use actfn_wrn::data::{self, Cifar, DataConfig, SplitConfig};
+use actfn_wrn::model::expected_parameter_count;
 use actfn_wrn::train::{self, RunOptions, TrainConfig, TrainData, TrainStatus};
 use anyhow::Context;
 
@@ -14,6 +15,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::data_cmd::DatasetName;
+use crate::exit::{first_line, JobFailed};
 use crate::input_args::InputArgs;
 
 /// Arguments of `actfn train`.
@@ -60,7 +62,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 128)]
     batch: usize,
     /// Initial learning rate.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_hyphen_values = true)]
     lr: f64,
     /// libtorch threads (default: libtorch's choice).
     #[arg(long)]
@@ -126,7 +128,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             train_size: args.train_size,
             seed: args.split_seed,
         },
-        preprocess: args.input.preprocess(),
+        preprocess: args.input.preprocess()?,
+        allow_partial: args.input.allow_partial,
     };
     let config = TrainConfig {
         depth: args.depth,
@@ -148,6 +151,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         init: args.input.init,
         ..TrainConfig::search()
     };
+    crate::search_cmd::check_schedule(config.epochs, &config.milestones)?;
     config.validate()?;
     if let Some(t) = args.threads {
         // Also for the preprocessing below, not only the training.
@@ -171,8 +175,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let outcome = train::train(&expr, &data, &config, &options)
         .with_context(|| format!("cannot train with {expr}"))?;
 
-    if let Some(reason) = outcome.status.reason() {
-        eprintln!("actfn: {expr} {}: {reason}", outcome.status.name());
+    if let (TrainStatus::Diverged { .. }, Some(reason)) = (&outcome.status, outcome.status.reason())
+    {
+        eprintln!("actfn: {expr} diverged: {}", first_line(reason));
     }
     if args.json {
         let line = JsonOutcome {
@@ -200,6 +205,18 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         if let Some(dir) = &args.out {
             println!("outputs: {}", dir.display());
         }
+    }
+    if let TrainStatus::Failed { reason } = &outcome.status {
+        let model = config.model(data.num_classes);
+        let parameters =
+            expected_parameter_count(&model).map_or_else(|_| "?".to_owned(), |n| n.to_string());
+        return Err(JobFailed(format!(
+            "training failed: {} (WRN-{}-{}, {parameters} parameters)",
+            first_line(reason),
+            model.depth,
+            model.width
+        ))
+        .into());
     }
     Ok(())
 }

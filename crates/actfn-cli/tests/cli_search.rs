@@ -248,6 +248,27 @@ fn truncated_last_line_is_dropped_and_corruption_refused() {
     ]));
     assert!(err.contains("different configuration"), "{err}");
     assert!(err.contains("search.seed: 11 -> 12"), "{err}");
+    // A record repeated mid-file is refused by `report` as by `resume`: one reader.
+    let mut repeated = lines.clone();
+    repeated[4] = repeated[2].clone();
+    std::fs::write(&path, repeated.join("\n") + "\n").unwrap();
+    for args in [["search", "--resume", dir_s], ["report", dir_s, "--json"]] {
+        let err = fails(actfn(&args));
+        assert!(
+            err.contains("line 5: corrupt record: a second record for generation"),
+            "{args:?}: {err}"
+        );
+    }
+    // A directory whose search never wrote its configuration (killed while preparing
+    // data) says so, and how to go on.
+    let never = tmp.path().join("never");
+    std::fs::create_dir(&never).unwrap();
+    let err = fails(actfn(&["search", "--resume", never.to_str().unwrap()]));
+    assert!(
+        err.contains("no search configuration")
+            && err.contains("run the original search command again"),
+        "{err}"
+    );
 }
 
 #[test]

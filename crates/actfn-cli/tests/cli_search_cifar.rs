@@ -97,6 +97,8 @@ fn search_args<'a>(out: &'a str, data: &'a str, extra: &[&'a str]) -> Vec<&'a st
         out,
         "--data-dir",
         data,
+        // The synthetic files hold 80 records each, not the official 10,000.
+        "--allow-partial",
     ];
     args.extend_from_slice(extra);
     args
@@ -109,6 +111,19 @@ fn cifar_search_records_reports_resumes_and_refuses_another_configuration() {
     let tmp = TempDir::new().unwrap();
     let out = tmp.path().join("search");
     let out_s = out.to_str().unwrap();
+
+    // Without --allow-partial, the short files are refused, naming the count.
+    let strict_out = tmp.path().join("strict");
+    let strict: Vec<&str> = search_args(strict_out.to_str().unwrap(), data_s, &[])
+        .into_iter()
+        .filter(|a| *a != "--allow-partial")
+        .collect();
+    let err = fails(actfn(&strict));
+    assert!(
+        err.contains("80 records, but the official file holds 10000")
+            && err.contains("--allow-partial"),
+        "{err}"
+    );
 
     // A fresh search: two candidates trained, one line each on stderr.
     let run = ok(actfn(&search_args(out_s, data_s, &["--threads", "2"])));

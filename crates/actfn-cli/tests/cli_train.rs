@@ -157,26 +157,30 @@ fn bench_step_reports_time_and_memory() {
 
 /// One epoch of WRN-10-1 on 500 real CIFAR-10 images: the JSON line, the run's files,
 /// and the same numbers again from the same seed (a fresh process each time).
-#[test]
-fn train_one_epoch_on_real_cifar10() {
+/// A temporary folder with the shared CIFAR-10 fetched into `data/`; `None` (the test is
+/// skipped with a note) where this checkout has no shared copy beside it.
+fn with_real_cifar10() -> Option<TempDir> {
     let Some(tarball) = shared_cifar10() else {
         eprintln!("note: ../shared/data/cifar-10-binary.tar.gz not found; skipped");
-        return;
+        return None;
     };
     let dir = TempDir::new().unwrap();
-    let fetched = actfn(
-        dir.path(),
-        &[
-            "data",
-            "fetch",
-            "cifar10",
-            "--from",
-            tarball.to_str().unwrap(),
-            "--data-dir",
-            "data",
-        ],
-    );
-    stdout(&fetched);
+    let args = [
+        "data",
+        "fetch",
+        "cifar10",
+        "--from",
+        tarball.to_str().unwrap(),
+    ];
+    stdout(&actfn(dir.path(), &args));
+    Some(dir)
+}
+
+#[test]
+fn train_one_epoch_on_real_cifar10() {
+    let Some(dir) = with_real_cifar10() else {
+        return;
+    };
     let args = [
         "train",
         "--activation",
@@ -303,4 +307,86 @@ fn train_one_epoch_on_real_cifar10() {
     assert!(train
         .iter()
         .all(|i| val.binary_search(i).is_err() && *i < 50_000));
+}
+
+/// The exit-code table (README): 0 for a finished or diverged training, 1 for a training
+/// that failed, 2 for bad input; each with one line on stderr.
+#[test]
+fn exit_codes_follow_the_table() {
+    let Some(dir) = with_real_cifar10() else {
+        return;
+    };
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--activation",
+            "relu(x)",
+            "--depth",
+            "10",
+            "--train-size",
+            "300",
+            "--val-per-class",
+            "5",
+            "--threads",
+            "2",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        // Without RUST_BACKTRACE, as a user runs it (the test harness may set it).
+        std::process::Command::new(env!("CARGO_BIN_EXE_actfn"))
+            .args(&args)
+            .current_dir(dir.path())
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .unwrap()
+    };
+    let one_line = |out: &Output| {
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        err
+    };
+
+    // 0: a diverged training is a result.
+    let out = run(&[
+        "--width",
+        "1",
+        "--epochs",
+        "1",
+        "--test-size",
+        "100",
+        "--lr",
+        "1e6",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v["status"], "diverged");
+
+    // 1: a training that fails (a network too large to allocate), one line, no backtrace.
+    let out = run(&["--width", "100000", "--epochs", "1", "--test-size", "100"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = one_line(&out);
+    assert!(
+        err.contains("training failed") && err.contains("WRN-10-100000"),
+        "{err}"
+    );
+    let v: Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(v["status"], "failed");
+
+    // 2: bad input, refused before any training.
+    for (extra, needle) in [
+        (&["--epochs", "0"][..], "--epochs 0"),
+        (
+            &["--epochs", "2", "--milestones", "2"][..],
+            "epoch 2 is outside 1..2",
+        ),
+        (&["--test-size", "20000"][..], "test size 20000"),
+        (&["--lr", "-0.1"][..], "learning rate -0.1"),
+        (&["--zca-epsilon", "-1"][..], "zca epsilon -1"),
+    ] {
+        let out = run(extra);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {out:?}");
+        let err = one_line(&out);
+        assert!(err.contains(needle), "{extra:?}: {err}");
+        assert!(out.stdout.is_empty(), "{extra:?}");
+    }
 }

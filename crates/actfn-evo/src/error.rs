@@ -36,6 +36,15 @@ pub enum EvoError {
         /// What differs.
         message: String,
     },
+    /// `config.ron` is missing: the search never started.
+    #[error(
+        "{}: no search configuration: the search stopped before it started (for example while preparing its data); run the original search command again",
+        path.display()
+    )]
+    ConfigMissing {
+        /// The configuration file that is not there.
+        path: PathBuf,
+    },
     /// `config.ron` cannot be read as a search configuration.
     #[error("{}: cannot parse the search configuration: {message}", path.display())]
     ConfigParse {

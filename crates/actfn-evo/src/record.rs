@@ -241,6 +241,9 @@ fn read_records(path: &Path) -> Result<(Vec<Record>, u64, Vec<String>), EvoError
     }
     let mut records = Vec::new();
     let mut warnings = Vec::new();
+    // One reader for `resume` and `report`: a record repeated anywhere in the file is
+    // corrupt for both, so neither counts what the other would refuse.
+    let mut first_line_of = std::collections::HashMap::new();
     let mut start = 0usize;
     let mut line_no = 0usize;
     while start < bytes.len() {
@@ -261,6 +264,16 @@ fn read_records(path: &Path) -> Result<(Vec<Record>, u64, Vec<String>), EvoError
                     line: line_no,
                     message: e.to_string(),
                 })?;
+            if let Some(first) = first_line_of.insert(record.id(), line_no) {
+                return Err(EvoError::CorruptRecord {
+                    path: path.to_path_buf(),
+                    line: line_no,
+                    message: format!(
+                        "a second record for generation {} index {} (the first is on line {first})",
+                        record.generation, record.index
+                    ),
+                });
+            }
             records.push(record);
         }
         start += nl + 1;
@@ -391,6 +404,26 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("records.jsonl: line 2"));
+    }
+
+    #[test]
+    fn a_record_repeated_mid_file_is_corrupt_for_every_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("records.jsonl");
+        let line = |i| serde_json::to_string(&record(i)).unwrap() + "\n";
+        std::fs::write(&path, line(0) + &line(1) + &line(0) + &line(2)).unwrap();
+        for err in [
+            Journal::read(&path).unwrap_err(),
+            Journal::open(&path).unwrap_err(),
+        ] {
+            let text = err.to_string();
+            assert!(
+                text.contains("line 3: corrupt record: a second record for generation 0 index 0 (the first is on line 1)"),
+                "{text}"
+            );
+        }
+        // Nothing was cut off the file.
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 4);
     }
 
     #[test]

@@ -148,7 +148,17 @@ pub fn read_dir<T: DeserializeOwned>(dir: &Path) -> Result<(StoredConfig<T>, Jou
 }
 
 fn read_config<T: DeserializeOwned>(path: &Path) -> Result<StoredConfig<T>, EvoError> {
-    let text = fs::read_to_string(path).map_err(|e| EvoError::io(path, e))?;
+    let text = fs::read_to_string(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            // The configuration is written once the evaluator is ready: a search killed
+            // while preparing its data has none, and nothing to continue.
+            EvoError::ConfigMissing {
+                path: path.to_path_buf(),
+            }
+        } else {
+            EvoError::io(path, e)
+        }
+    })?;
     ron::from_str(&text).map_err(|e| EvoError::ConfigParse {
         path: path.to_path_buf(),
         message: e.to_string(),

@@ -135,17 +135,17 @@ impl Expr {
     /// Visits every node in pre-order. Does not recurse, so that the size checks built on
     /// it are safe on any tree.
     pub fn visit(&self, f: &mut impl FnMut(&Expr)) {
-        let mut stack = vec![self];
-        while let Some(e) = stack.pop() {
+        for e in self.preorder() {
             f(e);
-            match e {
-                Expr::X | Expr::Const(_) => {}
-                Expr::Unary(_, a) => stack.push(a),
-                Expr::Binary(_, a, b) => {
-                    stack.push(b);
-                    stack.push(a);
-                }
-            }
+        }
+    }
+
+    /// The operands of this node, left to right.
+    fn operands(&self) -> [Option<&Expr>; 2] {
+        match self {
+            Expr::X | Expr::Const(_) => [None, None],
+            Expr::Unary(_, a) => [Some(a), None],
+            Expr::Binary(_, a, b) => [Some(a), Some(b)],
         }
     }
 
@@ -156,14 +156,8 @@ impl Expr {
         let mut stack = vec![self];
         while let Some(e) = stack.pop() {
             out.push(e);
-            match e {
-                Expr::X | Expr::Const(_) => {}
-                Expr::Unary(_, a) => stack.push(a),
-                Expr::Binary(_, a, b) => {
-                    stack.push(b);
-                    stack.push(a);
-                }
-            }
+            // Right operand pushed first, so the left one is visited first.
+            stack.extend(e.operands().into_iter().rev().flatten());
         }
         out
     }

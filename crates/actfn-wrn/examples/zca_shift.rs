@@ -33,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .split(',')
         .map(str::parse)
         .collect::<Result<_, _>>()?;
-    let loaded = data::load(Cifar::Cifar10, &data_dir)?;
+    let loaded = data::load(Cifar::Cifar10, &data_dir, false)?;
     let test = loaded.test.subset(&(0..2000).collect::<Vec<_>>());
     print!("| training images |");
     for eps in EPSILONS {

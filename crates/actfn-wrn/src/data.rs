@@ -79,6 +79,15 @@ impl Cifar {
         }
     }
 
+    /// The number of records in `file` of the official release: 10,000 in every CIFAR-10
+    /// file, 50,000 in CIFAR-100's `train.bin` and 10,000 in its `test.bin`.
+    pub fn official_records(self, file: &str) -> usize {
+        match (self, file) {
+            (Cifar::Cifar100, "train.bin") => 50_000,
+            _ => 10_000,
+        }
+    }
+
     /// The class-name file inside [`Cifar::folder`] (one name a line, empty lines skipped).
     pub fn names_file(self) -> &'static str {
         match self {
@@ -212,10 +221,57 @@ impl Dataset {
     }
 }
 
+/// Reduced releases taken as complete: (data set, file, records, SHA-256 of the file).
+/// The CIFAR-100 subset of the first 15,000 official training records, which the workplace
+/// copy ships for lack of room.
+const KNOWN_SUBSETS: [(Cifar, &str, usize, &str); 1] = [(
+    Cifar::Cifar100,
+    "train.bin",
+    15_000,
+    "f46993466683446899780c8791f4dd5728bf0b6227f384505aefcd20153eaa6c",
+)];
+
 /// Reads one CIFAR binary file of `kind`, checking its size and every label.
 pub fn read_file(path: &Path, kind: Cifar) -> Result<Dataset> {
     let bytes = std::fs::read(path).map_err(WrnError::io(path))?;
     parse_records(&bytes, kind, path)
+}
+
+/// [`read_file`], and the file must hold the official number of records (or be a known
+/// reduced release): an empty or truncated batch would otherwise train on less data without
+/// a word. With `allow_partial`, another count is accepted with a note on stderr.
+pub fn read_complete_file(path: &Path, kind: Cifar, allow_partial: bool) -> Result<Dataset> {
+    let bytes = std::fs::read(path).map_err(WrnError::io(path))?;
+    let data = parse_records(&bytes, kind, path)?;
+    let file = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let expected = kind.official_records(file);
+    let found = data.len();
+    if found != expected {
+        let known = KNOWN_SUBSETS.iter().any(|&(k, f, n, sha)| {
+            k == kind && f == file && n == found && {
+                let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
+                digest
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+                    == sha
+            }
+        });
+        if !known {
+            if !allow_partial {
+                return Err(WrnError::PartialData {
+                    path: path.to_owned(),
+                    found,
+                    expected,
+                });
+            }
+            eprintln!(
+                "actfn: note: {}: {found} records, not the official {expected} (--allow-partial)",
+                path.display()
+            );
+        }
+    }
+    Ok(data)
 }
 
 fn parse_records(bytes: &[u8], kind: Cifar, path: &Path) -> Result<Dataset> {
@@ -293,8 +349,9 @@ pub fn is_present(kind: Cifar, data_dir: &Path) -> bool {
     })
 }
 
-/// Reads the training and test sets of `kind` from `data_dir/<folder>/`.
-pub fn load(kind: Cifar, data_dir: &Path) -> Result<CifarData> {
+/// Reads the training and test sets of `kind` from `data_dir/<folder>/`; every file must
+/// be complete unless `allow_partial` ([`read_complete_file`]).
+pub fn load(kind: Cifar, data_dir: &Path, allow_partial: bool) -> Result<CifarData> {
     let dir = dataset_dir(kind, data_dir);
     let read_all = |files: &[&str]| -> Result<Dataset> {
         let mut all = Dataset::empty(kind.num_classes());
@@ -307,7 +364,7 @@ pub fn load(kind: Cifar, data_dir: &Path) -> Result<CifarData> {
                     missing: path,
                 });
             }
-            all.extend(&read_file(&path, kind)?);
+            all.extend(&read_complete_file(&path, kind, allow_partial)?);
         }
         Ok(all)
     };
@@ -454,6 +511,9 @@ pub struct DataConfig {
     pub split: SplitConfig,
     /// Centring and whitening, fitted on the training split.
     pub preprocess: PreprocessConfig,
+    /// Data files with fewer (or more) records than the official release were accepted.
+    #[serde(default)]
+    pub allow_partial: bool,
 }
 
 impl DataConfig {
@@ -463,6 +523,7 @@ impl DataConfig {
             dataset: kind,
             split: SplitConfig::paper(kind),
             preprocess: PreprocessConfig::default(),
+            allow_partial: false,
         }
     }
 }
@@ -505,14 +566,25 @@ pub fn prepare_with_test_size(
     config: &DataConfig,
     test_size: Option<usize>,
 ) -> Result<Prepared> {
-    let data = load(config.dataset, data_dir)?;
+    let data = load(config.dataset, data_dir, config.allow_partial)?;
     let Split { train, val } = split(&data.train, &config.split)?;
     drop(data.train);
     let test = match test_size {
+        Some(n) if n > data.test.len() => {
+            return Err(WrnError::Split(format!(
+                "test size {n} is more than the {} test images of {}",
+                data.test.len(),
+                config.dataset
+            )))
+        }
         Some(n) if n < data.test.len() => data.test.subset(&(0..n).collect::<Vec<_>>()),
         _ => data.test,
     };
-    let whitening = Whitening::fit_cached(&train, &config.preprocess, &data_dir.join("cache"))?;
+    let whitening = Whitening::fit_cached(
+        &train,
+        &config.preprocess,
+        &crate::zca::cache_dir_for(data_dir),
+    )?;
     Ok(Prepared {
         train_images: whitening.apply(&train)?,
         train_labels: train.labels_tensor(),
@@ -654,7 +726,7 @@ mod tests {
     #[test]
     fn load_reads_folder_and_reports_missing_files() {
         let tmp = tempfile::tempdir().unwrap();
-        let err = load(Cifar::Cifar10, tmp.path()).unwrap_err();
+        let err = load(Cifar::Cifar10, tmp.path(), false).unwrap_err();
         assert!(matches!(err, WrnError::MissingData { .. }), "{err}");
         assert!(
             err.to_string().contains("actfn data fetch cifar10"),
@@ -662,9 +734,50 @@ mod tests {
         );
         synthetic::write_dir(Cifar::Cifar100, 2, tmp.path());
         assert!(is_present(Cifar::Cifar100, tmp.path()));
-        let d = load(Cifar::Cifar100, tmp.path()).unwrap();
+        // 200 records per file: refused as incomplete, naming the file and both counts,
+        // unless partial files are allowed.
+        let err = load(Cifar::Cifar100, tmp.path(), false).unwrap_err();
+        assert!(matches!(err, WrnError::PartialData { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("train.bin: 200 records, but the official file holds 50000")
+                && text.contains("--allow-partial"),
+            "{text}"
+        );
+        let d = load(Cifar::Cifar100, tmp.path(), true).unwrap();
         assert_eq!((d.train.len(), d.test.len()), (200, 200));
         assert_eq!(d.class_names[17], "17");
+    }
+
+    #[test]
+    fn an_empty_batch_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = dataset_dir(Cifar::Cifar10, tmp.path());
+        std::fs::create_dir_all(&dir).unwrap();
+        // A complete first batch, an empty second one (files are read in order, so the
+        // rest only need to exist).
+        let full = synthetic::records(Cifar::Cifar10, 1000, 0);
+        let small = synthetic::records(Cifar::Cifar10, 1, 0);
+        for f in Cifar::Cifar10
+            .train_files()
+            .iter()
+            .chain(Cifar::Cifar10.test_files())
+        {
+            let bytes: &[u8] = match *f {
+                "data_batch_1.bin" => &full,
+                "data_batch_2.bin" => &[],
+                _ => &small,
+            };
+            std::fs::write(dir.join(f), bytes).unwrap();
+        }
+        let err = load(Cifar::Cifar10, tmp.path(), false).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("data_batch_2.bin: 0 records, but the official file holds 10000"),
+            "{text}"
+        );
+        let d = load(Cifar::Cifar10, tmp.path(), true).unwrap();
+        assert_eq!(d.train.len(), 10_000 + 3 * 10);
     }
 
     #[test]
@@ -747,7 +860,13 @@ mod tests {
             return;
         }
         let tmp = tempfile::tempdir().unwrap();
-        crate::fetch::fetch(Cifar::Cifar10, Some(tarball.to_str().unwrap()), tmp.path()).unwrap();
+        crate::fetch::fetch(
+            Cifar::Cifar10,
+            Some(tarball.to_str().unwrap()),
+            tmp.path(),
+            false,
+        )
+        .unwrap();
         let config = DataConfig::paper(Cifar::Cifar10);
         let start = std::time::Instant::now();
         let p = prepare(tmp.path(), &config).unwrap();

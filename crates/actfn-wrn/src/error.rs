@@ -55,6 +55,18 @@ pub enum WrnError {
         missing: PathBuf,
     },
 
+    /// A data file that holds another number of records than the official release's
+    /// (and is no known reduced release).
+    #[error(
+        "{}: {found} records, but the official file holds {expected}; pass --allow-partial to use it anyway",
+        path.display()
+    )]
+    PartialData {
+        path: PathBuf,
+        found: usize,
+        expected: usize,
+    },
+
     /// A split that the data cannot satisfy.
     #[error("cannot split: {0}")]
     Split(String),

@@ -66,11 +66,15 @@ pub struct SearchData {
 /// training split (cached in `data_dir/cache/`, as [`data::prepare`]) and applies it to the
 /// training and validation splits. The test set is not preprocessed: a search never sees it.
 pub fn prepare_search_data(data_dir: &Path, config: &DataConfig) -> Result<SearchData> {
-    let loaded = data::load(config.dataset, data_dir)?;
+    let loaded = data::load(config.dataset, data_dir, config.allow_partial)?;
     let fingerprint = data_fingerprint(&loaded.train);
     let Split { train, val } = data::split(&loaded.train, &config.split)?;
     drop(loaded);
-    let whitening = Whitening::fit_cached(&train, &config.preprocess, &data_dir.join("cache"))?;
+    let whitening = Whitening::fit_cached(
+        &train,
+        &config.preprocess,
+        &crate::zca::cache_dir_for(data_dir),
+    )?;
     Ok(SearchData {
         data: TrainData {
             train_images: whitening.apply(&train)?,
@@ -317,6 +321,8 @@ mod tests {
                 zca,
                 ..PreprocessConfig::default()
             },
+            // 40 records per file instead of 10,000.
+            allow_partial: true,
         }
     }
 

@@ -16,7 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
-use crate::data::{dataset_dir, is_present, read_file, Cifar};
+use crate::data::{dataset_dir, is_present, read_complete_file, Cifar};
 use crate::error::{Result, WrnError};
 
 /// A tarball whose checksums are known.
@@ -117,11 +117,22 @@ pub struct TarballInfo {
 /// `data_dir/<official file name>` if present, else downloads it from the official URL and
 /// checks its md5. `from` is a local tarball path or an http(s) URL (downloaded into
 /// `data_dir`); the data set is then replaced by its content.
-pub fn fetch(kind: Cifar, from: Option<&str>, data_dir: &Path) -> Result<FetchReport> {
-    fetch_with(kind, from, data_dir, official_url(kind))
+pub fn fetch(
+    kind: Cifar,
+    from: Option<&str>,
+    data_dir: &Path,
+    allow_partial: bool,
+) -> Result<FetchReport> {
+    fetch_with(kind, from, data_dir, official_url(kind), allow_partial)
 }
 
-fn fetch_with(kind: Cifar, from: Option<&str>, data_dir: &Path, url: &str) -> Result<FetchReport> {
+fn fetch_with(
+    kind: Cifar,
+    from: Option<&str>,
+    data_dir: &Path,
+    url: &str,
+    allow_partial: bool,
+) -> Result<FetchReport> {
     fs::create_dir_all(data_dir).map_err(WrnError::io(data_dir))?;
     let dir = dataset_dir(kind, data_dir);
     let (tarball, expected_md5) = match from {
@@ -172,7 +183,7 @@ fn fetch_with(kind: Cifar, from: Option<&str>, data_dir: &Path, url: &str) -> Re
             (path, None)
         }
     };
-    let info = unpack(kind, &tarball, data_dir, expected_md5).inspect_err(|_| {
+    let info = unpack(kind, &tarball, data_dir, expected_md5, allow_partial).inspect_err(|_| {
         if expected_md5.is_some() {
             // A corrupt download must not be taken for a tarball put there by hand.
             let _ = fs::remove_file(&tarball);
@@ -286,6 +297,7 @@ fn unpack(
     tarball: &Path,
     data_dir: &Path,
     expected_md5: Option<&str>,
+    allow_partial: bool,
 ) -> Result<TarballInfo> {
     let bad = |reason: String| WrnError::BadArchive {
         path: tarball.to_owned(),
@@ -367,7 +379,9 @@ fn unpack(
                 if !path.is_file() {
                     return Err(bad(format!("{}/{f} is missing", kind.folder())));
                 }
-                *count += read_file(&path, kind)?.len();
+                // Counted before the folder is moved into place: a tarball of short
+                // files replaces nothing.
+                *count += read_complete_file(&path, kind, allow_partial)?.len();
             }
         }
         Ok(TarballInfo {
@@ -396,6 +410,12 @@ fn unpack(
 mod tests {
     use super::*;
     use crate::data::{load, synthetic};
+
+    /// Synthetic tarballs hold a few records per file: partial files are allowed here,
+    /// except in the tests of the real data and of the refusal itself.
+    fn fetch(kind: Cifar, from: Option<&str>, data_dir: &Path) -> Result<FetchReport> {
+        super::fetch(kind, from, data_dir, true)
+    }
     use std::io::BufRead;
     use std::net::TcpListener;
 
@@ -438,7 +458,7 @@ mod tests {
         assert_eq!(info.md5.len(), 32);
         assert_eq!((info.train_images, info.test_images), (100, 20));
         assert_eq!(info.path, data_dir.join("cifar-10-binary.tar.gz"));
-        let d = load(Cifar::Cifar10, &data_dir).unwrap();
+        let d = load(Cifar::Cifar10, &data_dir, true).unwrap();
         assert_eq!(d.train.len(), 100);
         assert_eq!(d.class_names[3], "class3");
         // A stale folder of a killed fetch is cleaned up.
@@ -470,6 +490,7 @@ mod tests {
             None,
             tmp.path(),
             &format!("{url}/c.tar.gz"),
+            true,
         )
         .unwrap_err();
         assert!(matches!(err, WrnError::Checksum { .. }), "{err}");
@@ -492,7 +513,7 @@ mod tests {
             .unwrap()
             .port();
         let url = format!("http://127.0.0.1:{port}/cifar-10-binary.tar.gz");
-        let err = fetch_with(Cifar::Cifar10, None, tmp.path(), &url).unwrap_err();
+        let err = fetch_with(Cifar::Cifar10, None, tmp.path(), &url, true).unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.starts_with(&format!("cannot download {url}: ")),
@@ -580,6 +601,24 @@ mod tests {
     }
 
     #[test]
+    fn a_tarball_of_short_files_is_refused_and_replaces_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let tarball = tmp.path().join("short.tar.gz");
+        fs::write(&tarball, synthetic::tarball(Cifar::Cifar10, 1)).unwrap();
+        let from = Some(tarball.to_str().unwrap());
+        let data_dir = tmp.path().join("data");
+        let err = super::fetch(Cifar::Cifar10, from, &data_dir, false).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("data_batch_1.bin: 10 records, but the official file holds 10000"),
+            "{err}"
+        );
+        assert!(!dataset_dir(Cifar::Cifar10, &data_dir).exists());
+        let report = super::fetch(Cifar::Cifar10, from, &data_dir, true).unwrap();
+        assert_eq!(report.tarball.unwrap().train_images, 50);
+    }
+
+    #[test]
     fn real_cifar10_development_copy() {
         let tarball = shared_data().join("cifar-10-binary.tar.gz");
         if !tarball.is_file() {
@@ -587,11 +626,17 @@ mod tests {
             return;
         }
         let tmp = tempfile::tempdir().unwrap();
-        let report = fetch(Cifar::Cifar10, Some(tarball.to_str().unwrap()), tmp.path()).unwrap();
+        let report = super::fetch(
+            Cifar::Cifar10,
+            Some(tarball.to_str().unwrap()),
+            tmp.path(),
+            false,
+        )
+        .unwrap();
         let info = report.tarball.unwrap();
         assert_eq!(info.known, Some(&KNOWN_TARBALLS[2]));
         assert_eq!((info.train_images, info.test_images), (50_000, 10_000));
-        let d = load(Cifar::Cifar10, tmp.path()).unwrap();
+        let d = load(Cifar::Cifar10, tmp.path(), false).unwrap();
         assert_eq!(d.train.class_counts(), vec![5000; 10]);
         assert_eq!(d.test.class_counts(), vec![1000; 10]);
         assert_eq!(d.class_names[0], "airplane");
@@ -610,11 +655,17 @@ mod tests {
             return;
         }
         let tmp = tempfile::tempdir().unwrap();
-        let report = fetch(Cifar::Cifar100, Some(tarball.to_str().unwrap()), tmp.path()).unwrap();
+        let report = super::fetch(
+            Cifar::Cifar100,
+            Some(tarball.to_str().unwrap()),
+            tmp.path(),
+            false,
+        )
+        .unwrap();
         let info = report.tarball.unwrap();
         assert_eq!(info.known, Some(&KNOWN_TARBALLS[3]));
         assert_eq!((info.train_images, info.test_images), (15_000, 10_000));
-        let d = load(Cifar::Cifar100, tmp.path()).unwrap();
+        let d = load(Cifar::Cifar100, tmp.path(), false).unwrap();
         assert_eq!(d.class_names[0], "apple");
         let split = crate::data::split(&d.train, &crate::data::SplitConfig::paper(Cifar::Cifar100))
             .unwrap();

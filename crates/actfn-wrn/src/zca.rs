@@ -133,10 +133,16 @@ impl Whitening {
         if let Some(w) = &self.matrix {
             named.push(("zca", w));
         }
-        // Written under another name and renamed: a crash leaves no half-written cache.
-        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-        Tensor::write_safetensors(&named, &tmp)?;
-        std::fs::rename(&tmp, path).map_err(WrnError::io(path))
+        // Written under another name and renamed: a crash leaves no half-written cache,
+        // and a failed write (a full disk) leaves no partial file behind.
+        let tmp = path.with_extension(format!("{TMP_PREFIX}{}", std::process::id()));
+        let written = Tensor::write_safetensors(&named, &tmp)
+            .map_err(WrnError::from)
+            .and_then(|()| std::fs::rename(&tmp, path).map_err(WrnError::io(path)));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
     }
 
     /// The cached fit at `path` if it is there, readable and made for `key`.
@@ -166,10 +172,54 @@ fn cached(
     if let Some(found) = Whitening::load(&path, key) {
         return Ok(found);
     }
+    remove_stale_temporaries(cache_dir);
     let fitted = fit()?;
-    std::fs::create_dir_all(cache_dir).map_err(WrnError::io(cache_dir))?;
-    fitted.save(&path, key)?;
+    // The cache only saves time: a read-only or full disk must not sink a run whose fit is
+    // already in memory.
+    let stored = std::fs::create_dir_all(cache_dir)
+        .map_err(WrnError::io(cache_dir))
+        .and_then(|()| fitted.save(&path, key));
+    if let Err(err) = stored {
+        eprintln!(
+            "actfn: warning: the whitening was not cached ({err}); the run goes on without it"
+        );
+    }
     Ok(fitted)
+}
+
+/// The extension of a cache file being written, followed by the writer's process id.
+const TMP_PREFIX: &str = "tmp-";
+
+/// Removes temporaries of writers that no longer run (a kill during a write), where the
+/// system lets us tell (`/proc`).
+fn remove_stale_temporaries(cache_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(cache_dir) else {
+        return;
+    };
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .filter(|n| n.starts_with("whitening-"))
+            .and_then(|n| n.rsplit_once(&format!(".{TMP_PREFIX}")))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Where fits are cached for data in `data_dir`: `$ACTFN_CACHE/whitening` when
+/// `ACTFN_CACHE` is set (a cache apart from a read-only or shared data folder), else
+/// `<data_dir>/cache`.
+pub fn cache_dir_for(data_dir: &Path) -> PathBuf {
+    match std::env::var_os("ACTFN_CACHE").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("whitening"),
+        None => data_dir.join("cache"),
+    }
 }
 
 /// The images of `data` as a u8 tensor `[N, 3072]`.
@@ -351,10 +401,36 @@ mod tests {
     }
 
     #[test]
+    fn a_cache_that_cannot_be_written_does_not_sink_the_fit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let x = correlated(300, 6);
+        let config = PreprocessConfig::default();
+        // The cache folder is a file: nothing can be written under it.
+        let blocked = tmp.path().join("blocked");
+        std::fs::write(&blocked, b"not a folder").unwrap();
+        let fitted = cached(&blocked, &[1u8; 32], || fit_matrix(&x, 1.0, &config)).unwrap();
+        assert!(fitted.matrix().is_some());
+        // A writable cache with a temporary left by a writer that is gone (a kill during
+        // the write) and one of a live writer (this process): the first is swept.
+        let dir = tmp.path().join("cache");
+        std::fs::create_dir(&dir).unwrap();
+        let dead = dir.join(format!("whitening-00.{TMP_PREFIX}{}", u32::MAX - 1));
+        let live = dir.join(format!("whitening-01.{TMP_PREFIX}{}", std::process::id()));
+        std::fs::write(&dead, b"partial").unwrap();
+        std::fs::write(&live, b"partial").unwrap();
+        cached(&dir, &[2u8; 32], || fit_matrix(&x, 1.0, &config)).unwrap();
+        if Path::new("/proc/self").exists() {
+            assert!(!dead.exists(), "a dead writer's temporary is swept");
+        }
+        assert!(live.exists(), "a live writer's temporary is kept");
+        assert!(cache_path(&dir, &[2u8; 32]).is_file());
+    }
+
+    #[test]
     fn images_are_centred_and_shaped() {
         let tmp = tempfile::tempdir().unwrap();
         synthetic::write_dir(Cifar::Cifar10, 3, tmp.path());
-        let data = crate::data::load(Cifar::Cifar10, tmp.path()).unwrap();
+        let data = crate::data::load(Cifar::Cifar10, tmp.path(), true).unwrap();
         let config = PreprocessConfig {
             zca: false,
             ..PreprocessConfig::default()
