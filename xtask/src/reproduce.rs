@@ -876,7 +876,7 @@ fn table1_figures(
             "--x-label".into(),
             "generation".into(),
             "--y-label".into(),
-            "best validation accuracy so far (%)".into(),
+            "best validation accuracy in the generation (%)".into(),
             "--group".into(),
             "search".into(),
             "--title".into(),

@@ -512,7 +512,9 @@ pub struct DataConfig {
     /// Centring and whitening, fitted on the training split.
     pub preprocess: PreprocessConfig,
     /// Data files with fewer (or more) records than the official release were accepted.
-    #[serde(default)]
+    /// Left out when false, so that configurations written before it existed keep their
+    /// text and hash.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_partial: bool,
 }
 

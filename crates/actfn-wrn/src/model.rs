@@ -75,6 +75,11 @@ impl ConvInit {
         ConvInit::He
     }
 
+    /// Whether this is [`ConvInit::before_choice`].
+    pub fn is_before_choice(&self) -> bool {
+        *self == ConvInit::before_choice()
+    }
+
     /// The initialisation of a `k x k` convolution from `c_in` to `c_out` channels.
     fn init(self, ksize: i64, c_in: i64, c_out: i64) -> nn::Init {
         match self {

@@ -55,8 +55,12 @@ pub struct TrainConfig {
     /// Dropout between the convolutions of a block.
     pub dropout: f64,
     /// How convolution weights are initialised. A configuration written before this
-    /// choice existed used `he`.
-    #[serde(default = "ConvInit::before_choice")]
+    /// choice existed used `he`; `he` is therefore left out when written, so that such a
+    /// configuration keeps its text and hash (and its searches stay resumable).
+    #[serde(
+        default = "ConvInit::before_choice",
+        skip_serializing_if = "ConvInit::is_before_choice"
+    )]
     pub init: ConvInit,
     /// Seed of initialisation, shuffling, flips and dropout.
     pub seed: u64,
@@ -893,6 +897,16 @@ mod tests {
         assert_eq!(TrainConfig::search().init, ConvInit::Uniform);
         let uniform: TrainConfig = ron::from_str("(init: uniform)").unwrap();
         assert_eq!(uniform.init, ConvInit::Uniform);
+        // `he` is written as before the choice existed (not at all), so old configurations
+        // keep their text and hash, and it reads back as `he`.
+        let he = TrainConfig {
+            init: ConvInit::He,
+            ..TrainConfig::search()
+        };
+        let text = ron::to_string(&he).unwrap();
+        assert!(!text.contains("init"), "{text}");
+        assert_eq!(ron::from_str::<TrainConfig>(&text).unwrap(), he);
+        assert!(ron::to_string(&TrainConfig::search()).unwrap().contains("init:uniform"));
     }
 
     /// libtorch's random generator is global to the process, and the test harness runs
