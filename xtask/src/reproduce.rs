@@ -1223,8 +1223,14 @@ pub fn table3(root: &Path, options: &Options) -> anyhow::Result<()> {
     // Figure 5: validation accuracy of the functions both Table 1's exhaustive search and
     // this table's search trained.
     if let Some(report) = report {
-        let table1_dir = ctx.runs.join("table1").join("exhaustive-s1");
-        if table1_dir.join("records.jsonl").exists() {
+        // Table 1's exhaustive search of this preset, where its directory is keyed.
+        let table1_dir = load_preset::<Table1>(&ctx.root, "table1", &ctx.preset)
+            .ok()
+            .and_then(|t1| {
+                let plan = t1.searches.iter().find(|p| p.name == "exhaustive-s1")?;
+                Some(ctx.search_dir("table1", plan, &t1.search_training))
+            });
+        if let Some(table1_dir) = table1_dir.filter(|d| d.join("records.jsonl").exists()) {
             let json = ctx.actfn(&[
                 "report".into(),
                 table1_dir.display().to_string(),

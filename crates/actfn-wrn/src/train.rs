@@ -906,7 +906,9 @@ mod tests {
         let text = ron::to_string(&he).unwrap();
         assert!(!text.contains("init"), "{text}");
         assert_eq!(ron::from_str::<TrainConfig>(&text).unwrap(), he);
-        assert!(ron::to_string(&TrainConfig::search()).unwrap().contains("init:uniform"));
+        assert!(ron::to_string(&TrainConfig::search())
+            .unwrap()
+            .contains("init:uniform"));
     }
 
     /// libtorch's random generator is global to the process, and the test harness runs
