@@ -234,17 +234,18 @@ pub fn block(
     })
 }
 
-/// A group of `n` blocks, the first changing width and stride.
+/// A group of `n` blocks, the first changing width and stride; dropout and initialisation
+/// from `cfg`.
 pub fn group(
     p: nn::Path,
     c_in: i64,
     c_out: i64,
     stride: i64,
     n: i64,
-    dropout: f64,
-    init: ConvInit,
+    cfg: &WrnConfig,
     act: &Arc<Activation>,
 ) -> impl ModuleT {
+    let (dropout, init) = (cfg.dropout, cfg.init);
     let first = block(&p / "0", c_in, c_out, stride, dropout, init, act.clone());
     let mut layer = nn::seq_t().add(first);
     for i in 1..n {
@@ -266,10 +267,9 @@ pub fn wrn(p: &nn::Path, cfg: &WrnConfig, act: &Arc<Activation>) -> Result<impl 
     let n = cfg.blocks_per_group()?;
     let [w1, w2, w3] = cfg.widths();
     let conv0 = conv(p / "conv", 3, 16, 3, 1, cfg.init);
-    let (drop, init) = (cfg.dropout, cfg.init);
-    let group1 = group(p / "group1", 16, w1, 1, n, drop, init, act);
-    let group2 = group(p / "group2", w1, w2, 2, n, drop, init, act);
-    let group3 = group(p / "group3", w2, w3, 2, n, drop, init, act);
+    let group1 = group(p / "group1", 16, w1, 1, n, cfg, act);
+    let group2 = group(p / "group2", w1, w2, 2, n, cfg, act);
+    let group3 = group(p / "group3", w2, w3, 2, n, cfg, act);
     let bn = batch_norm(p / "bn", w3);
     let fc = linear(p / "fc", w3, cfg.classes);
     let act = act.clone();
