@@ -95,11 +95,7 @@ pub fn run_to_exit_code(job: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
             ExitCode::from(code)
         }
         Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic with a non-text payload".into());
+            let message = actfn_evo::evaluator::panic_message(payload.as_ref());
             eprintln!("actfn: internal error: {}", first_line(&message));
             ExitCode::from(JOB_FAILED)
         }
