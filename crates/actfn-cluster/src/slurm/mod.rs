@@ -1,0 +1,9 @@
+//! Slurm job arrays: options, batch scripts, splitting, queries, the intent journal and
+//! the runner that ties them together.
+
+pub mod array;
+pub mod journal;
+pub mod options;
+pub mod query;
+pub mod script;
+pub mod split;
