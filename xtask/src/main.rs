@@ -14,6 +14,7 @@ mod fuzz;
 mod libtorch;
 mod parity;
 mod reproduce;
+mod slurm;
 
 /// Project automation for actfn.
 #[derive(Debug, Parser)]
@@ -64,6 +65,34 @@ enum Command {
     /// (results/parity/parity.md). Makes a PyTorch virtual environment in the user cache
     /// on first use. Resumes from the runs already in --out.
     Parity(ParityArgs),
+    /// Start (`up`) or stop (`down`) a one-node Slurm cluster on this machine, for the
+    /// cluster tests. `up` installs slurm-wlm and munge with apt-get when missing (as
+    /// root), and prints the `export SLURM_CONF=...` line client commands need.
+    Slurm {
+        #[command(subcommand)]
+        action: SlurmAction,
+    },
+}
+
+/// `cargo xtask slurm up|down`.
+#[derive(Debug, Subcommand)]
+enum SlurmAction {
+    /// Install if needed, configure and start munged, slurmctld and slurmd; wait until the
+    /// node is idle. Does nothing when the same configuration already runs.
+    Up {
+        /// Folder of the configuration, state and logs.
+        #[arg(long, default_value = slurm::DEFAULT_DIR)]
+        dir: PathBuf,
+        /// Slurm's MaxArraySize (array indices stay below it).
+        #[arg(long, default_value_t = 1001)]
+        max_array_size: usize,
+    },
+    /// Stop the daemons `up` started; a no-op when none runs.
+    Down {
+        /// Folder given to `up`.
+        #[arg(long, default_value = slurm::DEFAULT_DIR)]
+        dir: PathBuf,
+    },
 }
 
 /// Options of `cargo xtask parity`.
@@ -183,6 +212,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             parity::run(&root, &options)
         }
+        Command::Slurm { action } => match action {
+            SlurmAction::Up {
+                dir,
+                max_array_size,
+            } => slurm::up(&slurm::UpOptions {
+                dir,
+                max_array_size,
+            }),
+            SlurmAction::Down { dir } => slurm::down(&dir),
+        },
     }
 }
 
