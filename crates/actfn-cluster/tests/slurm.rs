@@ -1,0 +1,357 @@
+//! The Slurm runner against a real Slurm (`cargo xtask slurm up`). Skipped with a printed
+//! reason when no Slurm answers, unless ACTFN_REQUIRE_SLURM=1 (CI), where that fails.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use actfn_cluster::{Journal, JournalEvent, Outcome, SlurmArray, SlurmOptions, Task};
+use common::{interval, max_overlap, shell_task, timed_sleep};
+
+/// Where `cargo xtask slurm up` writes the `export SLURM_CONF=...` line.
+const ENV_FILE: &str = "/tmp/actfn-slurm/env.sh";
+
+/// Whether Slurm answers; sets SLURM_CONF from the env file of `slurm up` when it is not
+/// set. Panics when Slurm is required and does not answer.
+fn slurm_up() -> bool {
+    static UP: OnceLock<Result<(), String>> = OnceLock::new();
+    let up = UP.get_or_init(|| {
+        if std::env::var_os("SLURM_CONF").is_none() {
+            let env_file = std::env::var("ACTFN_SLURM_DIR")
+                .map(|d| PathBuf::from(d).join("env.sh"))
+                .unwrap_or_else(|_| PathBuf::from(ENV_FILE));
+            let text = std::fs::read_to_string(&env_file)
+                .map_err(|e| format!("no SLURM_CONF and no {} ({e})", env_file.display()))?;
+            let conf = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("export SLURM_CONF="))
+                .ok_or_else(|| format!("{} has no export SLURM_CONF= line", env_file.display()))?;
+            // Set once, before any test of this binary runs a command (they all wait here).
+            std::env::set_var("SLURM_CONF", conf.trim());
+        }
+        let out = Command::new("sinfo")
+            .args(["--noheader", "--format=%t"])
+            .output()
+            .map_err(|e| format!("cannot run sinfo ({e})"))?;
+        let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !out.status.success() || state.is_empty() || state.contains("down") || state.contains("drain") {
+            return Err(format!(
+                "sinfo does not show a usable node ({state:?}; {})",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(())
+    });
+    match up {
+        Ok(()) => true,
+        Err(why) if std::env::var("ACTFN_REQUIRE_SLURM").as_deref() == Ok("1") => {
+            panic!("ACTFN_REQUIRE_SLURM=1 but Slurm is not reachable: {why}; run `cargo xtask slurm up`")
+        }
+        Err(why) => {
+            eprintln!("skipped: Slurm is not reachable: {why} (run `cargo xtask slurm up`)");
+            false
+        }
+    }
+}
+
+fn options(name: &str) -> SlurmOptions {
+    SlurmOptions {
+        job_name: format!("t-{name}"),
+        cpus_per_task: Some(1),
+        mem: Some("100M".into()),
+        poll_seconds: 0.5,
+        retries: 2,
+        ..SlurmOptions::default()
+    }
+}
+
+fn submitted_jobs(dir: &Path) -> Vec<(usize, String)> {
+    Journal::events(dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|e| match e {
+            JournalEvent::Submitted { batch, job, .. } => Some((batch, job)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Waits until array task `job_index` (e.g. `12_1`) runs.
+fn wait_running(id: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        let out = Command::new("squeue")
+            .args(["--noheader", "--array", "--states=RUNNING", "--format=%i"])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == id) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("{id} did not start within {within:?}");
+}
+
+fn wait_for_submission(dir: &Path, batch: usize, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Some((_, job)) = submitted_jobs(dir).into_iter().find(|(b, _)| *b == batch) {
+            return job;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("batch {batch} was not submitted within {within:?}");
+}
+
+fn run_ok(cmd: &str, args: &[&str]) {
+    let status = Command::new(cmd).args(args).status().unwrap();
+    assert!(status.success(), "{cmd} {args:?}: {status}");
+}
+
+#[test]
+fn array_of_five_throttled_to_two_publishes_all() {
+    if !slurm_up() {
+        return;
+    }
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let tasks: Vec<Task> = (0..5).map(|i| shell_task(dir.path(), i, &timed_sleep(1.0))).collect();
+    let runner = SlurmArray::new(dir.path().join("run"), SlurmOptions { throttle: Some(2), ..options("throttle") }).unwrap();
+    let report = runner.run(&tasks).unwrap();
+    eprintln!("array of 5 %2: {:?}", started.elapsed());
+    assert!(report.outcomes.iter().all(|o| *o == Outcome::Published { attempts: 1 }), "{report:?}");
+    assert_eq!(report.sbatch_calls, 1);
+    let intervals: Vec<_> = tasks.iter().map(|t| interval(&t.result)).collect();
+    assert!(max_overlap(&intervals) <= 2, "{intervals:?}");
+    let script = std::fs::read_to_string(dir.path().join("run/scripts/batch-0.sh")).unwrap();
+    assert!(script.contains("#SBATCH --array=0-4%2"), "{script}");
+}
+
+#[test]
+fn a_cancelled_task_is_submitted_again() {
+    if !slurm_up() {
+        return;
+    }
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let tasks: Vec<Task> = (0..3).map(|i| shell_task(dir.path(), i, "sleep 4; publish done")).collect();
+    let runner = SlurmArray::new(&run_dir, options("cancel")).unwrap();
+    let report = std::thread::scope(|s| {
+        let handle = s.spawn(|| runner.run(&tasks).unwrap());
+        let job = wait_for_submission(&run_dir, 0, Duration::from_secs(30));
+        let id = format!("{job}_1");
+        wait_running(&id, Duration::from_secs(60));
+        run_ok("scancel", &[&id]);
+        handle.join().unwrap()
+    });
+    eprintln!("scancel and retry: {:?}", started.elapsed());
+    assert_eq!(report.outcomes[0], Outcome::Published { attempts: 1 });
+    assert_eq!(report.outcomes[1], Outcome::Published { attempts: 2 });
+    assert_eq!(report.outcomes[2], Outcome::Published { attempts: 1 });
+    assert_eq!(report.submissions.len(), 2);
+    assert_eq!(report.submissions[1].indices, [1]);
+    let ended: Vec<_> = Journal::events(&run_dir)
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e {
+            JournalEvent::Ended { index, reason, .. } => Some((index, reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(ended[0].0, 1);
+    assert!(ended[0].1.contains("CANCELLED"), "{}", ended[0].1);
+}
+
+/// The controller of [`a_killed_controller_resumes_without_submitting_twice`], run in a
+/// child process so that it can be killed with SIGKILL; does nothing when run directly.
+#[test]
+#[ignore = "run as a child process by a_killed_controller_resumes_without_submitting_twice"]
+fn controller_child() {
+    let Ok(dir) = std::env::var("ACTFN_CLUSTER_CHILD_DIR") else {
+        return;
+    };
+    assert!(slurm_up());
+    let dir = PathBuf::from(dir);
+    SlurmArray::new(dir.join("run"), SlurmOptions { throttle: Some(2), ..options("kill") })
+        .unwrap()
+        .run(&kill_tasks(&dir))
+        .unwrap();
+}
+
+fn kill_tasks(dir: &Path) -> Vec<Task> {
+    (0..4).map(|i| shell_task(dir, i, "sleep 3; publish done")).collect()
+}
+
+#[test]
+fn a_killed_controller_resumes_without_submitting_twice() {
+    if !slurm_up() {
+        return;
+    }
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["controller_child", "--exact", "--ignored", "--nocapture"])
+        .env("ACTFN_CLUSTER_CHILD_DIR", dir.path())
+        .spawn()
+        .unwrap();
+    let job = wait_for_submission(&run_dir, 0, Duration::from_secs(60));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    // Make it harder: drop the job id line, as if the kill had come between sbatch
+    // returning and the journal write. The next controller must find the job by name.
+    let journal = run_dir.join("journal.jsonl");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let kept: Vec<&str> = text.lines().filter(|l| !l.contains("\"submitted\"")).collect();
+    std::fs::write(&journal, format!("{}\n", kept.join("\n"))).unwrap();
+
+    let runner = SlurmArray::new(&run_dir, SlurmOptions { throttle: Some(2), ..options("kill") }).unwrap();
+    let report = runner.run(&kill_tasks(dir.path())).unwrap();
+    eprintln!("kill -9 and resume: {:?}", started.elapsed());
+    assert!(report.outcomes.iter().all(|o| *o == Outcome::Published { attempts: 1 }), "{report:?}");
+    assert_eq!(report.sbatch_calls, 0, "the resumed controller submitted again");
+    assert_eq!(report.submissions.len(), 1);
+    assert_eq!(report.submissions[0].job.as_deref(), Some(job.as_str()));
+    let recovered = Journal::events(&run_dir).unwrap().into_iter().any(|e| {
+        matches!(e, JournalEvent::Submitted { recovered: true, ref job, .. } if *job == report.submissions[0].job.clone().unwrap())
+    });
+    assert!(recovered);
+    // Slurm agrees: one array job under this journal's name.
+    let name = &report.submissions[0].name;
+    let out = Command::new("squeue")
+        .args(["--noheader", "--states=all", "--name", name, "--format=%F"])
+        .output()
+        .unwrap();
+    let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    ids.dedup();
+    assert_eq!(ids, [job]);
+}
+
+/// Writes a checkpoint, then runs past the 1-minute limit; the next attempt resumes.
+const CHECKPOINTED: &str = "if [ -f ckpt ]; then publish \"resumed from $(cat ckpt)\"; \
+                            else echo epoch-1 > ckpt; sleep 600; fi";
+
+#[test]
+fn a_task_over_its_time_limit_resumes_from_its_checkpoint() {
+    if !slurm_up() {
+        return;
+    }
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let tasks = vec![shell_task(dir.path(), 0, CHECKPOINTED)];
+    let runner = SlurmArray::new(&run_dir, SlurmOptions { time: Some("1".into()), ..options("timeout") }).unwrap();
+    let report = runner.run(&tasks).unwrap();
+    eprintln!("time limit and resume: {:?}", started.elapsed());
+    assert_eq!(report.outcomes[0], Outcome::Published { attempts: 2 });
+    assert_eq!(std::fs::read_to_string(&tasks[0].result).unwrap(), "resumed from epoch-1\n");
+    let reason = Journal::events(&run_dir)
+        .unwrap()
+        .into_iter()
+        .find_map(|e| match e {
+            JournalEvent::Ended { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .unwrap();
+    assert!(reason.contains("TIMEOUT (TimeLimit)") && reason.contains("DUE TO TIME LIMIT"), "{reason}");
+}
+
+#[test]
+fn a_requeued_task_resumes_from_its_checkpoint_in_the_same_job() {
+    if !slurm_up() {
+        return;
+    }
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let tasks = vec![shell_task(dir.path(), 0, CHECKPOINTED)];
+    let runner = SlurmArray::new(&run_dir, options("requeue")).unwrap();
+    let report = std::thread::scope(|s| {
+        let handle = s.spawn(|| runner.run(&tasks).unwrap());
+        let job = wait_for_submission(&run_dir, 0, Duration::from_secs(30));
+        let id = format!("{job}_0");
+        wait_running(&id, Duration::from_secs(60));
+        let ckpt = dir.path().join("0/ckpt");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !ckpt.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // What preemption with PreemptMode=REQUEUE does to a --requeue job.
+        run_ok("scontrol", &["requeue", &id]);
+        handle.join().unwrap()
+    });
+    eprintln!("requeue and resume: {:?}", started.elapsed());
+    assert_eq!(report.outcomes[0], Outcome::Published { attempts: 1 });
+    assert_eq!(report.sbatch_calls, 1);
+    assert_eq!(std::fs::read_to_string(&tasks[0].result).unwrap(), "resumed from epoch-1\n");
+    let log = std::fs::read_to_string(&tasks[0].log).unwrap();
+    assert!(log.contains("restart 1"), "{log}");
+}
+
+#[test]
+fn arrays_are_split_below_max_array_size_and_keep_the_throttle() {
+    if !slurm_up() {
+        return;
+    }
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let tasks: Vec<Task> = (0..5).map(|i| shell_task(dir.path(), i, &timed_sleep(0.5))).collect();
+    let opts = SlurmOptions {
+        max_array_size: Some(2),
+        throttle: Some(2),
+        ..options("split")
+    };
+    let runner = SlurmArray::new(dir.path().join("run"), opts).unwrap();
+    assert_eq!(runner.dry_run(&tasks).unwrap().len(), 3);
+    let report = runner.run(&tasks).unwrap();
+    eprintln!("split into arrays of 2: {:?}", started.elapsed());
+    assert!(report.outcomes.iter().all(Outcome::is_published), "{report:?}");
+    assert_eq!(report.sbatch_calls, 3);
+    let offsets: Vec<usize> = report.submissions.iter().map(|s| s.offset).collect();
+    assert_eq!(offsets, [0, 2, 4]);
+    let intervals: Vec<_> = tasks.iter().map(|t| interval(&t.result)).collect();
+    assert!(max_overlap(&intervals) <= 2, "{intervals:?}");
+}
+
+#[test]
+fn a_task_failing_every_attempt_is_reported_with_its_log() {
+    if !slurm_up() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tasks = vec![
+        shell_task(dir.path(), 0, "publish fine"),
+        shell_task(dir.path(), 1, "echo boom; exit 3"),
+    ];
+    let runner = SlurmArray::new(dir.path().join("run"), SlurmOptions { retries: 1, ..options("fail") }).unwrap();
+    let report = runner.run(&tasks).unwrap();
+    assert_eq!(report.outcomes[0], Outcome::Published { attempts: 1 });
+    match &report.outcomes[1] {
+        Outcome::Failed { attempts: 2, reason } => {
+            assert!(reason.contains("FAILED (NonZeroExitCode), exit code 3:0") && reason.contains("boom"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_bad_partition_is_a_clear_error() {
+    if !slurm_up() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tasks = vec![shell_task(dir.path(), 0, "publish x")];
+    let runner = SlurmArray::new(
+        dir.path().join("run"),
+        SlurmOptions { partition: Some("nosuchpartition".into()), ..options("partition") },
+    )
+    .unwrap();
+    let err = runner.run(&tasks).unwrap_err().to_string();
+    assert!(err.contains("sbatch") && err.contains("partition"), "{err}");
+}
