@@ -42,7 +42,8 @@ pub fn up(options: &UpOptions) -> anyhow::Result<()> {
     let dir = absolute(&options.dir)?;
     for sub in ["state", "spool", "log"] {
         let path = dir.join(sub);
-        std::fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
     }
     ensure_munge(&dir)?;
     let conf_path = dir.join("slurm.conf");
@@ -57,7 +58,8 @@ pub fn up(options: &UpOptions) -> anyhow::Result<()> {
         eprintln!("xtask: restarting slurm with a new configuration");
         down(&dir)?;
     }
-    std::fs::write(&conf_path, &conf).with_context(|| format!("cannot write {}", conf_path.display()))?;
+    std::fs::write(&conf_path, &conf)
+        .with_context(|| format!("cannot write {}", conf_path.display()))?;
     for daemon in ["slurmctld", "slurmd"] {
         let status = Command::new(daemon)
             .arg("-f")
@@ -98,7 +100,10 @@ pub fn down(dir: &Path) -> anyhow::Result<()> {
 }
 
 fn ensure_root() -> anyhow::Result<()> {
-    let out = Command::new("id").arg("-u").output().context("cannot run id -u")?;
+    let out = Command::new("id")
+        .arg("-u")
+        .output()
+        .context("cannot run id -u")?;
     if String::from_utf8_lossy(&out.stdout).trim() != "0" {
         bail!("slurm up must run as root: it installs packages and runs slurmd, which starts jobs as their users");
     }
@@ -121,14 +126,23 @@ fn ensure_installed() -> anyhow::Result<()> {
     eprintln!("xtask: installing slurm-wlm and munge with apt-get");
     let install = || {
         Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", "slurm-wlm", "munge"])
+            .args([
+                "install",
+                "-y",
+                "--no-install-recommends",
+                "slurm-wlm",
+                "munge",
+            ])
             .env("DEBIAN_FRONTEND", "noninteractive")
             .status()
             .context("cannot run apt-get")
     };
     if !install()?.success() {
         eprintln!("xtask: apt-get install failed; updating the package lists and trying again");
-        let update = Command::new("apt-get").arg("update").status().context("cannot run apt-get update")?;
+        let update = Command::new("apt-get")
+            .arg("update")
+            .status()
+            .context("cannot run apt-get update")?;
         if !update.success() || !install()?.success() {
             bail!("cannot install slurm-wlm and munge with apt-get (see its output above)");
         }
@@ -148,7 +162,11 @@ fn ensure_munge(dir: &Path) -> anyhow::Result<()> {
     let key = Path::new("/etc/munge/munge.key");
     if !key.exists() {
         eprintln!("xtask: creating {}", key.display());
-        run_ok(Command::new("mungekey").args(["--create", "--keyfile"]).arg(key))?;
+        run_ok(
+            Command::new("mungekey")
+                .args(["--create", "--keyfile"])
+                .arg(key),
+        )?;
         run_ok(Command::new("chown").args(["munge:munge"]).arg(key))?;
         run_ok(Command::new("chmod").args(["400"]).arg(key))?;
     }
@@ -172,7 +190,11 @@ fn ensure_munge(dir: &Path) -> anyhow::Result<()> {
 }
 
 fn munge_works() -> bool {
-    let Ok(cred) = Command::new("munge").arg("-n").stderr(Stdio::null()).output() else {
+    let Ok(cred) = Command::new("munge")
+        .arg("-n")
+        .stderr(Stdio::null())
+        .output()
+    else {
         return false;
     };
     if !cred.status.success() {
@@ -194,7 +216,9 @@ fn munge_works() -> bool {
 }
 
 fn run_ok(cmd: &mut Command) -> anyhow::Result<()> {
-    let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed ({status})");
     }
@@ -204,7 +228,10 @@ fn run_ok(cmd: &mut Command) -> anyhow::Result<()> {
 /// This machine as slurmd sees it (`slurmd -C`: name, CPUs, sockets, cores, threads,
 /// memory), the UpTime line left out.
 fn node_line() -> anyhow::Result<String> {
-    let out = Command::new("slurmd").arg("-C").output().context("cannot run slurmd -C")?;
+    let out = Command::new("slurmd")
+        .arg("-C")
+        .output()
+        .context("cannot run slurmd -C")?;
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text
         .lines()
@@ -269,7 +296,11 @@ fn daemons_running(dir: &Path) -> [bool; 2] {
 
 /// The pid in `pid_file` if that process runs and is `name` (a reused pid is not ours).
 fn live_pid(pid_file: &Path, name: &str) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()?;
+    let pid: u32 = std::fs::read_to_string(pid_file)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
     (comm.trim() == name).then_some(pid)
 }
@@ -340,8 +371,12 @@ fn log_tails(dir: &Path) -> String {
 fn write_env(dir: &Path, conf: &Path) -> anyhow::Result<()> {
     let line = format!("export SLURM_CONF={}", conf.display());
     let env = dir.join(ENV_FILE);
-    std::fs::write(&env, format!("{line}\n")).with_context(|| format!("cannot write {}", env.display()))?;
-    eprintln!("xtask: slurm is up; for client commands (also in {}):", env.display());
+    std::fs::write(&env, format!("{line}\n"))
+        .with_context(|| format!("cannot write {}", env.display()))?;
+    eprintln!(
+        "xtask: slurm is up; for client commands (also in {}):",
+        env.display()
+    );
     println!("{line}");
     Ok(())
 }
@@ -369,7 +404,10 @@ mod tests {
             "StateSaveLocation=/tmp/x/state",
             &format!("{node} State=UNKNOWN"),
         ] {
-            assert!(conf.lines().any(|l| l == line), "missing {line:?} in\n{conf}");
+            assert!(
+                conf.lines().any(|l| l == line),
+                "missing {line:?} in\n{conf}"
+            );
         }
         assert!(render_conf(Path::new("/x"), "NodeName=a", 7).is_err());
     }

@@ -151,7 +151,11 @@ impl LocalPool {
             .stdout(log)
             .stderr(stderr);
         if !self.slot_env.is_empty() {
-            cmd.envs(self.slot_env[slot % self.slot_env.len()].iter().map(|(k, v)| (k, v)));
+            cmd.envs(
+                self.slot_env[slot % self.slot_env.len()]
+                    .iter()
+                    .map(|(k, v)| (k, v)),
+            );
         }
         cmd.envs(task.env.iter().map(|(k, v)| (k, v)));
         let status = cmd

@@ -88,7 +88,10 @@ mod tests {
     #[test]
     fn describes_codes_and_signals() {
         assert_eq!(describe_exit(ExitStatus::from_raw(3 << 8)), "exit status 3");
-        assert_eq!(describe_exit(ExitStatus::from_raw(9)), "killed by signal 9 (SIGKILL)");
+        assert_eq!(
+            describe_exit(ExitStatus::from_raw(9)),
+            "killed by signal 9 (SIGKILL)"
+        );
     }
 
     #[test]

@@ -24,7 +24,12 @@ pub struct Task {
 
 impl Task {
     /// A task running `argv` in `dir`, logging to `log` and publishing `result`.
-    pub fn new<I, S>(argv: I, dir: impl Into<PathBuf>, log: impl Into<PathBuf>, result: impl Into<PathBuf>) -> Self
+    pub fn new<I, S>(
+        argv: I,
+        dir: impl Into<PathBuf>,
+        log: impl Into<PathBuf>,
+        result: impl Into<PathBuf>,
+    ) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
@@ -84,6 +89,10 @@ mod tests {
         let err = t.clone().env("A-B", "1").check(3).unwrap_err().to_string();
         assert!(err.contains("task 3") && err.contains("A-B"), "{err}");
         let empty = Task::new(Vec::<String>::new(), "/", "/l", "/r");
-        assert!(empty.check(0).unwrap_err().to_string().contains("empty command"));
+        assert!(empty
+            .check(0)
+            .unwrap_err()
+            .to_string()
+            .contains("empty command"));
     }
 }

@@ -17,9 +17,19 @@ fn runs_five_tasks_two_at_a_time_with_slot_environments() {
         .map(|s| vec![(OsString::from("WORKER_SLOT"), OsString::from(s.to_string()))])
         .collect();
     let started = Instant::now();
-    let report = LocalPool::new(2).unwrap().slot_env(slots).run(&tasks).unwrap();
+    let report = LocalPool::new(2)
+        .unwrap()
+        .slot_env(slots)
+        .run(&tasks)
+        .unwrap();
     eprintln!("five 1 s tasks, two at a time: {:?}", started.elapsed());
-    assert!(report.outcomes.iter().all(|o| *o == Outcome::Published { attempts: 1 }), "{report:?}");
+    assert!(
+        report
+            .outcomes
+            .iter()
+            .all(|o| *o == Outcome::Published { attempts: 1 }),
+        "{report:?}"
+    );
     assert_eq!(report.starts, 5);
     let intervals: Vec<_> = tasks.iter().map(|t| interval(&t.result)).collect();
     assert_eq!(max_overlap(&intervals), 2, "{intervals:?}");
@@ -31,7 +41,10 @@ fn runs_five_tasks_two_at_a_time_with_slot_environments() {
     // A second run finds every result published and starts nothing.
     let again = LocalPool::new(2).unwrap().run(&tasks).unwrap();
     assert_eq!(again.starts, 0);
-    assert!(again.outcomes.iter().all(|o| *o == Outcome::Published { attempts: 0 }));
+    assert!(again
+        .outcomes
+        .iter()
+        .all(|o| *o == Outcome::Published { attempts: 0 }));
 }
 
 #[test]
@@ -39,7 +52,11 @@ fn retries_and_reports_the_last_failure() {
     let dir = tempfile::tempdir().unwrap();
     let tasks = vec![
         // Fails once, then succeeds.
-        shell_task(dir.path(), 0, "if [ -f tried ]; then publish ok; else touch tried; exit 1; fi"),
+        shell_task(
+            dir.path(),
+            0,
+            "if [ -f tried ]; then publish ok; else touch tried; exit 1; fi",
+        ),
         shell_task(dir.path(), 1, "echo boom; exit 3"),
         shell_task(dir.path(), 2, "kill -9 $$"),
         shell_task(dir.path(), 3, "echo exits 0 without a result"),
@@ -47,12 +64,22 @@ fn retries_and_reports_the_last_failure() {
     let report = LocalPool::new(2).unwrap().retries(1).run(&tasks).unwrap();
     assert_eq!(report.outcomes[0], Outcome::Published { attempts: 2 });
     let reason = |i: usize| match &report.outcomes[i] {
-        Outcome::Failed { attempts: 2, reason } => reason.clone(),
+        Outcome::Failed {
+            attempts: 2,
+            reason,
+        } => reason.clone(),
         other => panic!("task {i}: {other:?}"),
     };
     let r1 = reason(1);
-    assert!(r1.starts_with("exit status 3") && r1.contains("boom"), "{r1}");
-    assert!(reason(2).starts_with("killed by signal 9 (SIGKILL)"), "{}", reason(2));
+    assert!(
+        r1.starts_with("exit status 3") && r1.contains("boom"),
+        "{r1}"
+    );
+    assert!(
+        reason(2).starts_with("killed by signal 9 (SIGKILL)"),
+        "{}",
+        reason(2)
+    );
     assert!(reason(3).contains("without publishing"), "{}", reason(3));
     assert_eq!(report.starts, 2 + 2 + 2 + 2);
     let log = std::fs::read_to_string(&tasks[1].log).unwrap();
@@ -70,7 +97,9 @@ fn a_missing_program_is_a_failed_task_not_an_error() {
     );
     let report = LocalPool::new(1).unwrap().run(&[task]).unwrap();
     match &report.outcomes[0] {
-        Outcome::Failed { reason, .. } => assert!(reason.contains("/nonexistent/program"), "{reason}"),
+        Outcome::Failed { reason, .. } => {
+            assert!(reason.contains("/nonexistent/program"), "{reason}")
+        }
         other => panic!("{other:?}"),
     }
     assert!(LocalPool::new(0).unwrap_err().to_string().contains("jobs"));

@@ -37,7 +37,11 @@ fn slurm_up() -> bool {
             .output()
             .map_err(|e| format!("cannot run sinfo ({e})"))?;
         let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if !out.status.success() || state.is_empty() || state.contains("down") || state.contains("drain") {
+        if !out.status.success()
+            || state.is_empty()
+            || state.contains("down")
+            || state.contains("drain")
+        {
             return Err(format!(
                 "sinfo does not show a usable node ({state:?}; {})",
                 String::from_utf8_lossy(&out.stderr).trim()
@@ -87,7 +91,10 @@ fn wait_running(id: &str, within: Duration) {
             .args(["--noheader", "--array", "--states=RUNNING", "--format=%i"])
             .output()
             .unwrap();
-        if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == id) {
+        if String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l.trim() == id)
+        {
             return;
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -118,11 +125,26 @@ fn array_of_five_throttled_to_two_publishes_all() {
     }
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
-    let tasks: Vec<Task> = (0..5).map(|i| shell_task(dir.path(), i, &timed_sleep(1.0))).collect();
-    let runner = SlurmArray::new(dir.path().join("run"), SlurmOptions { throttle: Some(2), ..options("throttle") }).unwrap();
+    let tasks: Vec<Task> = (0..5)
+        .map(|i| shell_task(dir.path(), i, &timed_sleep(1.0)))
+        .collect();
+    let runner = SlurmArray::new(
+        dir.path().join("run"),
+        SlurmOptions {
+            throttle: Some(2),
+            ..options("throttle")
+        },
+    )
+    .unwrap();
     let report = runner.run(&tasks).unwrap();
     eprintln!("array of 5 %2: {:?}", started.elapsed());
-    assert!(report.outcomes.iter().all(|o| *o == Outcome::Published { attempts: 1 }), "{report:?}");
+    assert!(
+        report
+            .outcomes
+            .iter()
+            .all(|o| *o == Outcome::Published { attempts: 1 }),
+        "{report:?}"
+    );
     assert_eq!(report.sbatch_calls, 1);
     let intervals: Vec<_> = tasks.iter().map(|t| interval(&t.result)).collect();
     assert!(max_overlap(&intervals) <= 2, "{intervals:?}");
@@ -138,7 +160,9 @@ fn a_cancelled_task_is_submitted_again() {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
-    let tasks: Vec<Task> = (0..3).map(|i| shell_task(dir.path(), i, "sleep 4; publish done")).collect();
+    let tasks: Vec<Task> = (0..3)
+        .map(|i| shell_task(dir.path(), i, "sleep 4; publish done"))
+        .collect();
     let runner = SlurmArray::new(&run_dir, options("cancel")).unwrap();
     let report = std::thread::scope(|s| {
         let handle = s.spawn(|| runner.run(&tasks).unwrap());
@@ -177,14 +201,22 @@ fn controller_child() {
     };
     assert!(slurm_up());
     let dir = PathBuf::from(dir);
-    SlurmArray::new(dir.join("run"), SlurmOptions { throttle: Some(2), ..options("kill") })
-        .unwrap()
-        .run(&kill_tasks(&dir))
-        .unwrap();
+    SlurmArray::new(
+        dir.join("run"),
+        SlurmOptions {
+            throttle: Some(2),
+            ..options("kill")
+        },
+    )
+    .unwrap()
+    .run(&kill_tasks(&dir))
+    .unwrap();
 }
 
 fn kill_tasks(dir: &Path) -> Vec<Task> {
-    (0..4).map(|i| shell_task(dir, i, "sleep 3; publish done")).collect()
+    (0..4)
+        .map(|i| shell_task(dir, i, "sleep 3; publish done"))
+        .collect()
 }
 
 #[test]
@@ -208,14 +240,33 @@ fn a_killed_controller_resumes_without_submitting_twice() {
     // returning and the journal write. The next controller must find the job by name.
     let journal = run_dir.join("journal.jsonl");
     let text = std::fs::read_to_string(&journal).unwrap();
-    let kept: Vec<&str> = text.lines().filter(|l| !l.contains("\"submitted\"")).collect();
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.contains("\"submitted\""))
+        .collect();
     std::fs::write(&journal, format!("{}\n", kept.join("\n"))).unwrap();
 
-    let runner = SlurmArray::new(&run_dir, SlurmOptions { throttle: Some(2), ..options("kill") }).unwrap();
+    let runner = SlurmArray::new(
+        &run_dir,
+        SlurmOptions {
+            throttle: Some(2),
+            ..options("kill")
+        },
+    )
+    .unwrap();
     let report = runner.run(&kill_tasks(dir.path())).unwrap();
     eprintln!("kill -9 and resume: {:?}", started.elapsed());
-    assert!(report.outcomes.iter().all(|o| *o == Outcome::Published { attempts: 1 }), "{report:?}");
-    assert_eq!(report.sbatch_calls, 0, "the resumed controller submitted again");
+    assert!(
+        report
+            .outcomes
+            .iter()
+            .all(|o| *o == Outcome::Published { attempts: 1 }),
+        "{report:?}"
+    );
+    assert_eq!(
+        report.sbatch_calls, 0,
+        "the resumed controller submitted again"
+    );
     assert_eq!(report.submissions.len(), 1);
     assert_eq!(report.submissions[0].job.as_deref(), Some(job.as_str()));
     let recovered = Journal::events(&run_dir).unwrap().into_iter().any(|e| {
@@ -228,7 +279,10 @@ fn a_killed_controller_resumes_without_submitting_twice() {
         .args(["--noheader", "--states=all", "--name", name, "--format=%F"])
         .output()
         .unwrap();
-    let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
     ids.dedup();
     assert_eq!(ids, [job]);
 }
@@ -246,11 +300,21 @@ fn a_task_over_its_time_limit_resumes_from_its_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
     let tasks = vec![shell_task(dir.path(), 0, CHECKPOINTED)];
-    let runner = SlurmArray::new(&run_dir, SlurmOptions { time: Some("1".into()), ..options("timeout") }).unwrap();
+    let runner = SlurmArray::new(
+        &run_dir,
+        SlurmOptions {
+            time: Some("1".into()),
+            ..options("timeout")
+        },
+    )
+    .unwrap();
     let report = runner.run(&tasks).unwrap();
     eprintln!("time limit and resume: {:?}", started.elapsed());
     assert_eq!(report.outcomes[0], Outcome::Published { attempts: 2 });
-    assert_eq!(std::fs::read_to_string(&tasks[0].result).unwrap(), "resumed from epoch-1\n");
+    assert_eq!(
+        std::fs::read_to_string(&tasks[0].result).unwrap(),
+        "resumed from epoch-1\n"
+    );
     let reason = Journal::events(&run_dir)
         .unwrap()
         .into_iter()
@@ -259,7 +323,10 @@ fn a_task_over_its_time_limit_resumes_from_its_checkpoint() {
             _ => None,
         })
         .unwrap();
-    assert!(reason.contains("TIMEOUT (TimeLimit)") && reason.contains("DUE TO TIME LIMIT"), "{reason}");
+    assert!(
+        reason.contains("TIMEOUT (TimeLimit)") && reason.contains("DUE TO TIME LIMIT"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -289,7 +356,10 @@ fn a_requeued_task_resumes_from_its_checkpoint_in_the_same_job() {
     eprintln!("requeue and resume: {:?}", started.elapsed());
     assert_eq!(report.outcomes[0], Outcome::Published { attempts: 1 });
     assert_eq!(report.sbatch_calls, 1);
-    assert_eq!(std::fs::read_to_string(&tasks[0].result).unwrap(), "resumed from epoch-1\n");
+    assert_eq!(
+        std::fs::read_to_string(&tasks[0].result).unwrap(),
+        "resumed from epoch-1\n"
+    );
     let log = std::fs::read_to_string(&tasks[0].log).unwrap();
     assert!(log.contains("restart 1"), "{log}");
 }
@@ -301,7 +371,9 @@ fn arrays_are_split_below_max_array_size_and_keep_the_throttle() {
     }
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
-    let tasks: Vec<Task> = (0..5).map(|i| shell_task(dir.path(), i, &timed_sleep(0.5))).collect();
+    let tasks: Vec<Task> = (0..5)
+        .map(|i| shell_task(dir.path(), i, &timed_sleep(0.5)))
+        .collect();
     let opts = SlurmOptions {
         max_array_size: Some(2),
         throttle: Some(2),
@@ -311,7 +383,10 @@ fn arrays_are_split_below_max_array_size_and_keep_the_throttle() {
     assert_eq!(runner.dry_run(&tasks).unwrap().len(), 3);
     let report = runner.run(&tasks).unwrap();
     eprintln!("split into arrays of 2: {:?}", started.elapsed());
-    assert!(report.outcomes.iter().all(Outcome::is_published), "{report:?}");
+    assert!(
+        report.outcomes.iter().all(Outcome::is_published),
+        "{report:?}"
+    );
     assert_eq!(report.sbatch_calls, 3);
     let offsets: Vec<usize> = report.submissions.iter().map(|s| s.offset).collect();
     assert_eq!(offsets, [0, 2, 4]);
@@ -329,12 +404,26 @@ fn a_task_failing_every_attempt_is_reported_with_its_log() {
         shell_task(dir.path(), 0, "publish fine"),
         shell_task(dir.path(), 1, "echo boom; exit 3"),
     ];
-    let runner = SlurmArray::new(dir.path().join("run"), SlurmOptions { retries: 1, ..options("fail") }).unwrap();
+    let runner = SlurmArray::new(
+        dir.path().join("run"),
+        SlurmOptions {
+            retries: 1,
+            ..options("fail")
+        },
+    )
+    .unwrap();
     let report = runner.run(&tasks).unwrap();
     assert_eq!(report.outcomes[0], Outcome::Published { attempts: 1 });
     match &report.outcomes[1] {
-        Outcome::Failed { attempts: 2, reason } => {
-            assert!(reason.contains("FAILED (NonZeroExitCode), exit code 3:0") && reason.contains("boom"), "{reason}");
+        Outcome::Failed {
+            attempts: 2,
+            reason,
+        } => {
+            assert!(
+                reason.contains("FAILED (NonZeroExitCode), exit code 3:0")
+                    && reason.contains("boom"),
+                "{reason}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -349,7 +438,10 @@ fn a_bad_partition_is_a_clear_error() {
     let tasks = vec![shell_task(dir.path(), 0, "publish x")];
     let runner = SlurmArray::new(
         dir.path().join("run"),
-        SlurmOptions { partition: Some("nosuchpartition".into()), ..options("partition") },
+        SlurmOptions {
+            partition: Some("nosuchpartition".into()),
+            ..options("partition")
+        },
     )
     .unwrap();
     let err = runner.run(&tasks).unwrap_err().to_string();

@@ -65,7 +65,10 @@ impl SlurmArray {
     /// `--dependency=afterany:<previous array>`, so the throttle holds across them.
     pub fn dry_run(&self, tasks: &[Task]) -> Result<Vec<String>> {
         check_tasks(tasks)?;
-        let max = self.options.max_array_size.unwrap_or(DEFAULT_MAX_ARRAY_SIZE);
+        let max = self
+            .options
+            .max_array_size
+            .unwrap_or(DEFAULT_MAX_ARRAY_SIZE);
         let all: Vec<usize> = (0..tasks.len()).collect();
         split_indices(&all, max)
             .iter()
@@ -239,17 +242,32 @@ impl SlurmArray {
     }
 
     /// Why an attempt ended: Slurm's state, then the tails of Slurm's and the task's logs.
-    fn end_reason(&self, job: &str, array_index: usize, state: Option<&TaskState>, task: &Task) -> String {
+    fn end_reason(
+        &self,
+        job: &str,
+        array_index: usize,
+        state: Option<&TaskState>,
+        task: &Task,
+    ) -> String {
         let what = match state {
             Some(s) if s.job_state() == query::JobState::Completed => {
-                format!("{}, but {} was not published", s.describe(), task.result.display())
+                format!(
+                    "{}, but {} was not published",
+                    s.describe(),
+                    task.result.display()
+                )
             }
             Some(s) => s.describe(),
-            None => "no longer known to Slurm (cancelled while pending, or ended and purged)".into(),
+            None => {
+                "no longer known to Slurm (cancelled while pending, or ended and purged)".into()
+            }
         };
         format!(
             "job {job}_{array_index}: {what}; {}; {}",
-            log_tail(&slurm_log(&self.slurm_log_dir(), job, array_index), TAIL_LINES),
+            log_tail(
+                &slurm_log(&self.slurm_log_dir(), job, array_index),
+                TAIL_LINES
+            ),
             log_tail(&task.log, TAIL_LINES)
         )
     }
@@ -283,4 +301,3 @@ fn query_with_retries(job: &str, pause: Duration) -> Result<Option<BTreeMap<usiz
         }
     }
 }
-

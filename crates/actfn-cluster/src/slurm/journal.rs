@@ -212,10 +212,16 @@ impl Journal {
                 mut indices,
             } => {
                 if batch != self.batches.len() {
-                    return Err(bad(format!("intent for batch {batch}, expected {}", self.batches.len())));
+                    return Err(bad(format!(
+                        "intent for batch {batch}, expected {}",
+                        self.batches.len()
+                    )));
                 }
                 if let Some(&i) = indices.iter().find(|&&i| i >= self.tasks || i < offset) {
-                    return Err(bad(format!("index {i} out of range for {} tasks", self.tasks)));
+                    return Err(bad(format!(
+                        "index {i} out of range for {} tasks",
+                        self.tasks
+                    )));
                 }
                 indices.sort_unstable();
                 self.batches.push(Submission {
@@ -315,10 +321,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut j = Journal::open(dir.path(), 3).unwrap();
         let id = j.id().to_string();
-        j.record(JournalEvent::Intent { batch: 0, name: "n-0".into(), offset: 0, indices: vec![0, 1, 2] })
-            .unwrap();
-        j.record(JournalEvent::Submitted { batch: 0, job: "7".into(), recovered: false }).unwrap();
-        j.record(JournalEvent::Ended { index: 1, job: "7".into(), reason: "FAILED".into() }).unwrap();
+        j.record(JournalEvent::Intent {
+            batch: 0,
+            name: "n-0".into(),
+            offset: 0,
+            indices: vec![0, 1, 2],
+        })
+        .unwrap();
+        j.record(JournalEvent::Submitted {
+            batch: 0,
+            job: "7".into(),
+            recovered: false,
+        })
+        .unwrap();
+        j.record(JournalEvent::Ended {
+            index: 1,
+            job: "7".into(),
+            reason: "FAILED".into(),
+        })
+        .unwrap();
         drop(j);
         let path = dir.path().join(JOURNAL_FILE);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
@@ -331,8 +352,13 @@ mod tests {
         assert!(j.live_batch(0).is_some());
         assert!(j.live_batch(1).is_none());
         assert_eq!(j.last_reason(1), Some("FAILED"));
-        j.record(JournalEvent::Intent { batch: 1, name: "n-1".into(), offset: 0, indices: vec![1] })
-            .unwrap();
+        j.record(JournalEvent::Intent {
+            batch: 1,
+            name: "n-1".into(),
+            offset: 0,
+            indices: vec![1],
+        })
+        .unwrap();
         assert_eq!(j.unresolved().len(), 1);
         drop(j);
         assert_eq!(Journal::events(dir.path()).unwrap().len(), 5);
@@ -344,7 +370,11 @@ mod tests {
     #[test]
     fn names_a_bad_line() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(JOURNAL_FILE), "{\"event\":\"open\",\"id\":\"a\",\"tasks\":1}\nnot json\n").unwrap();
+        std::fs::write(
+            dir.path().join(JOURNAL_FILE),
+            "{\"event\":\"open\",\"id\":\"a\",\"tasks\":1}\nnot json\n",
+        )
+        .unwrap();
         let err = Journal::open(dir.path(), 1).unwrap_err().to_string();
         assert!(err.contains("line 2"), "{err}");
     }

@@ -70,8 +70,7 @@ impl Default for SlurmOptions {
 impl SlurmOptions {
     /// Options read from a RON file (fields left out keep their defaults), checked.
     pub fn from_ron_file(path: &Path) -> Result<Self> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| ClusterError::io("read", path, e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| ClusterError::io("read", path, e))?;
         let options: Self = ron::from_str(&text).map_err(|e| ClusterError::InvalidOption {
             option: "slurm options file",
             value: path.display().to_string(),
@@ -129,7 +128,11 @@ impl SlurmOptions {
                 );
             }
             if extra.starts_with("--array") || extra.starts_with("-a") {
-                return bad("extra sbatch option", extra, "the array is set by the runner");
+                return bad(
+                    "extra sbatch option",
+                    extra,
+                    "the array is set by the runner",
+                );
             }
         }
         if self.throttle == Some(0) {
@@ -164,7 +167,11 @@ mod tests {
     fn reads_ron_with_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("slurm.ron");
-        std::fs::write(&path, r#"(partition: Some("gpu"), gpus: Some("1"), extra: ["--qos=high"])"#).unwrap();
+        std::fs::write(
+            &path,
+            r#"(partition: Some("gpu"), gpus: Some("1"), extra: ["--qos=high"])"#,
+        )
+        .unwrap();
         let o = SlurmOptions::from_ron_file(&path).unwrap();
         assert_eq!(o.partition.as_deref(), Some("gpu"));
         assert_eq!(o.extra, ["--qos=high"]);

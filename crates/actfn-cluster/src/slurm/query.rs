@@ -83,7 +83,10 @@ impl TaskState {
 
     /// "TIMEOUT (TimeLimit), exit code 0:15, 1 restart".
     pub fn describe(&self) -> String {
-        let mut s = format!("{} ({}), exit code {}", self.state, self.reason, self.exit_code);
+        let mut s = format!(
+            "{} ({}), exit code {}",
+            self.state, self.reason, self.exit_code
+        );
         if self.restarts > 0 {
             s.push_str(&format!(", {} requeue(s)", self.restarts));
         }
@@ -97,7 +100,10 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_os_string()).collect();
+    let args: Vec<_> = args
+        .into_iter()
+        .map(|a| a.as_ref().to_os_string())
+        .collect();
     let out = Command::new(program)
         .args(&args)
         .output()
@@ -106,7 +112,10 @@ where
             source,
         })?;
     if !out.status.success() {
-        let shown: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        let shown: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         return Err(ClusterError::Command {
             command: format!("{program} {}", shown.join(" ")),
             status: crate::describe_exit(out.status),
@@ -154,9 +163,7 @@ pub(crate) fn submit(script: &Path, extra_args: &[String]) -> Result<String> {
 pub(crate) fn array_tasks(job: &str) -> Result<Option<BTreeMap<usize, TaskState>>> {
     match run("scontrol", ["show", "job", "-o", job]) {
         Ok(out) => Ok(Some(parse_show_job(&out))),
-        Err(ClusterError::Command { stderr, .. }) if stderr.contains("Invalid job id") => {
-            Ok(None)
-        }
+        Err(ClusterError::Command { stderr, .. }) if stderr.contains("Invalid job id") => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -250,7 +257,10 @@ JobId=5 ArrayJobId=1 ArrayTaskId=1 JobName=x JobState=TIMEOUT Reason=TimeLimit R
         assert_eq!(t[&3].job_state(), JobState::Pending);
         assert_eq!(t[&1].job_state(), JobState::Timeout);
         assert_eq!(t[&1].restarts, 1);
-        assert_eq!(t[&1].describe(), "TIMEOUT (TimeLimit), exit code 0:15, 1 requeue(s)");
+        assert_eq!(
+            t[&1].describe(),
+            "TIMEOUT (TimeLimit), exit code 0:15, 1 requeue(s)"
+        );
     }
 
     #[test]
@@ -260,7 +270,9 @@ JobId=5 ArrayJobId=1 ArrayTaskId=1 JobName=x JobState=TIMEOUT Reason=TimeLimit R
         assert!(!JobState::parse("CANCELLED+").is_active());
         assert_eq!(JobState::parse("CANCELLED by 0"), JobState::Cancelled);
         assert_eq!(
-            parse_max_array_size("AuthType                = auth/munge\nMaxArraySize            = 1001\n"),
+            parse_max_array_size(
+                "AuthType                = auth/munge\nMaxArraySize            = 1001\n"
+            ),
             Some(1001)
         );
     }

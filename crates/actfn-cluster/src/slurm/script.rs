@@ -52,7 +52,14 @@ pub fn render(
     directive(format!("--output={log_dir_text}/%A_%a.out"));
     // A requeued task appends to its log instead of wiping the first run's lines.
     directive("--open-mode=append".into());
-    directive(if options.requeue { "--requeue" } else { "--no-requeue" }.into());
+    directive(
+        if options.requeue {
+            "--requeue"
+        } else {
+            "--no-requeue"
+        }
+        .into(),
+    );
     let optional = [
         ("partition", options.partition.as_deref()),
         ("account", options.account.as_deref()),
@@ -122,8 +129,13 @@ mod tests {
     fn renders_options_and_tasks() {
         let tasks: Vec<Task> = (0..3)
             .map(|i| {
-                Task::new(["sh", "-c", "echo it's $0"], "/w", format!("/w/{i}.log"), format!("/w/{i}"))
-                    .env("OMP_NUM_THREADS", "1")
+                Task::new(
+                    ["sh", "-c", "echo it's $0"],
+                    "/w",
+                    format!("/w/{i}.log"),
+                    format!("/w/{i}"),
+                )
+                .env("OMP_NUM_THREADS", "1")
             })
             .collect();
         let options = SlurmOptions {
@@ -134,7 +146,10 @@ mod tests {
             extra: vec!["--qos=high".into()],
             ..SlurmOptions::default()
         };
-        let chunk = Chunk { offset: 0, indices: vec![0, 2] };
+        let chunk = Chunk {
+            offset: 0,
+            indices: vec![0, 2],
+        };
         let s = render(&options, "actfn-x-0", &chunk, &tasks, Path::new("/w/slurm")).unwrap();
         for line in [
             "#SBATCH --job-name=actfn-x-0",
@@ -158,10 +173,19 @@ mod tests {
     #[test]
     fn refuses_a_log_folder_with_spaces() {
         let tasks = vec![Task::new(["true"], "/", "/l", "/r")];
-        let chunk = Chunk { offset: 0, indices: vec![0] };
-        let err = render(&SlurmOptions::default(), "n", &chunk, &tasks, Path::new("/a b"))
-            .unwrap_err()
-            .to_string();
+        let chunk = Chunk {
+            offset: 0,
+            indices: vec![0],
+        };
+        let err = render(
+            &SlurmOptions::default(),
+            "n",
+            &chunk,
+            &tasks,
+            Path::new("/a b"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("/a b"), "{err}");
     }
 }

@@ -69,7 +69,13 @@ mod tests {
     #[test]
     fn small_runs_keep_task_indices() {
         let chunks = split_indices(&[4, 0, 1, 2, 3], 1001);
-        assert_eq!(chunks, vec![Chunk { offset: 0, indices: vec![0, 1, 2, 3, 4] }]);
+        assert_eq!(
+            chunks,
+            vec![Chunk {
+                offset: 0,
+                indices: vec![0, 1, 2, 3, 4]
+            }]
+        );
         assert_eq!(array_spec(&chunks[0].array_indices(), Some(2)), "0-4%2");
     }
 
@@ -92,9 +98,18 @@ mod tests {
         assert_eq!(
             chunks,
             vec![
-                Chunk { offset: 0, indices: vec![2, 3] },
-                Chunk { offset: 4, indices: vec![7] },
-                Chunk { offset: 8, indices: vec![9] },
+                Chunk {
+                    offset: 0,
+                    indices: vec![2, 3]
+                },
+                Chunk {
+                    offset: 4,
+                    indices: vec![7]
+                },
+                Chunk {
+                    offset: 8,
+                    indices: vec![9]
+                },
             ]
         );
         assert_eq!(array_spec(&[0, 1, 2, 5, 7, 8], None), "0-2,5,7-8");

@@ -17,9 +17,14 @@ pub fn shell_task(dir: &Path, i: usize, script: &str) -> Task {
     let body = format!(
         "publish() {{ printf '%s\\n' \"$1\" > \"$R.tmp\" && mv \"$R.tmp\" \"$R\"; }}\n{script}"
     );
-    Task::new(["sh", "-c", body.as_str()], &work, work.join("log"), &result)
-        .env("R", result.as_os_str())
-        .env("TASK_INDEX", i.to_string())
+    Task::new(
+        ["sh", "-c", body.as_str()],
+        &work,
+        work.join("log"),
+        &result,
+    )
+    .env("R", result.as_os_str())
+    .env("TASK_INDEX", i.to_string())
 }
 
 /// `publish "START END"` around a sleep of `seconds`, for overlap checks.
