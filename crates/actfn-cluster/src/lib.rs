@@ -23,7 +23,7 @@ mod slurm;
 mod task;
 
 pub use error::ClusterError;
-pub use local::{LocalPool, LocalReport};
+pub use local::{threads_per_job, LocalPool, LocalReport};
 pub use outcome::{describe_exit, log_tail, Outcome};
 pub use publish::{publish_atomically, read_result};
 pub use slurm::array::{SlurmArray, SlurmReport};

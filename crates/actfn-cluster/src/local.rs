@@ -35,6 +35,11 @@ pub struct LocalReport {
     pub starts: usize,
 }
 
+/// Threads each of `jobs` concurrent CPU workers gets when they split `cores` (at least 1).
+pub fn threads_per_job(cores: usize, jobs: usize) -> usize {
+    (cores / jobs.max(1)).max(1)
+}
+
 impl LocalPool {
     /// A pool of `jobs` worker slots with no retries.
     pub fn new(jobs: usize) -> Result<Self> {
@@ -50,6 +55,15 @@ impl LocalPool {
             retries: 0,
             slot_env: Vec::new(),
         })
+    }
+
+    /// One worker per GPU: slot `s` sees only `gpus[s]` through `CUDA_VISIBLE_DEVICES`.
+    pub fn one_per_gpu<S: AsRef<str>>(gpus: &[S]) -> Result<Self> {
+        let slot_env = gpus
+            .iter()
+            .map(|g| vec![("CUDA_VISIBLE_DEVICES".into(), g.as_ref().into())])
+            .collect();
+        Ok(Self::new(gpus.len())?.slot_env(slot_env))
     }
 
     /// Attempts after the first one for a task that ends without publishing its result.
@@ -169,5 +183,21 @@ impl LocalPool {
             )),
             (false, false) => Err(describe_exit(status)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_cores_and_gpus() {
+        assert_eq!(threads_per_job(16, 4), 4);
+        assert_eq!(threads_per_job(2, 4), 1);
+        assert_eq!(threads_per_job(7, 0), 7);
+        let pool = LocalPool::one_per_gpu(&["0", "1"]).unwrap();
+        assert_eq!(pool.jobs, 2);
+        assert_eq!(pool.slot_env[1][0].1, OsString::from("1"));
+        assert!(LocalPool::one_per_gpu::<&str>(&[]).is_err());
     }
 }

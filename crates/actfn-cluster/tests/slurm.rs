@@ -163,7 +163,12 @@ fn a_cancelled_task_is_submitted_again() {
     let tasks: Vec<Task> = (0..3)
         .map(|i| shell_task(dir.path(), i, "sleep 4; publish done"))
         .collect();
-    let runner = SlurmArray::new(&run_dir, options("cancel")).unwrap();
+    // With a throttle, the resubmission also waits for the first array to finish.
+    let opts = SlurmOptions {
+        throttle: Some(2),
+        ..options("cancel")
+    };
+    let runner = SlurmArray::new(&run_dir, opts).unwrap();
     let report = std::thread::scope(|s| {
         let handle = s.spawn(|| runner.run(&tasks).unwrap());
         let job = wait_for_submission(&run_dir, 0, Duration::from_secs(30));

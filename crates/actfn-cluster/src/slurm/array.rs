@@ -62,7 +62,8 @@ impl SlurmArray {
     /// asking Slurm or writing anything. Arrays are cut at the options' `max_array_size`,
     /// or at [`DEFAULT_MAX_ARRAY_SIZE`]; the job names carry `dryrun` where a run puts the
     /// journal's id. With a throttle, every array after the first is submitted with
-    /// `--dependency=afterany:<previous array>`, so the throttle holds across them.
+    /// `--dependency=afterany:<previous array>`, so the throttle holds across them (a
+    /// resubmission likewise waits for the run's arrays still running).
     pub fn dry_run(&self, tasks: &[Task]) -> Result<Vec<String>> {
         check_tasks(tasks)?;
         let max = self
@@ -128,8 +129,15 @@ impl SlurmArray {
                     settled[i] = Some(self.failed(&journal, i));
                 }
             }
+            let mut busy_jobs = Vec::new();
             for (job, members) in &live {
                 let states = query_with_retries(job, self.options.poll_interval())?;
+                if states
+                    .as_ref()
+                    .is_some_and(|s| s.values().any(|t| t.job_state().is_active()))
+                {
+                    busy_jobs.push(job.clone());
+                }
                 for &(i, array_index) in members {
                     let state = states.as_ref().and_then(|s| s.get(&array_index));
                     if state.is_some_and(|s| s.job_state().is_active()) {
@@ -160,7 +168,7 @@ impl SlurmArray {
                 break;
             }
             if !to_submit.is_empty() {
-                sbatch_calls += self.submit(&mut journal, tasks, &to_submit, max)?;
+                sbatch_calls += self.submit(&mut journal, tasks, &to_submit, max, busy_jobs)?;
             }
             std::thread::sleep(self.options.poll_interval());
         }
@@ -193,14 +201,18 @@ impl SlurmArray {
     }
 
     /// Submits `indices`, one array per chunk below `max`; returns the sbatch calls made.
+    /// With a throttle, each array waits (`--dependency=afterany`) for the one before it
+    /// and the first for the run's arrays still `busy`, so that no more than the throttle
+    /// of tasks run at once: a throttle holds within one array only.
     fn submit(
         &self,
         journal: &mut Journal,
         tasks: &[Task],
         indices: &[usize],
         max: usize,
+        busy: Vec<String>,
     ) -> Result<usize> {
-        let mut previous: Option<String> = None;
+        let mut after = busy;
         let mut calls = 0;
         for chunk in split_indices(indices, max) {
             let Chunk { offset, indices } = &chunk;
@@ -215,9 +227,10 @@ impl SlurmArray {
                 offset: *offset,
                 indices: indices.clone(),
             })?;
-            let args: Vec<String> = match (&previous, self.options.throttle) {
-                (Some(p), Some(_)) => vec![format!("--dependency=afterany:{p}")],
-                _ => Vec::new(),
+            let args: Vec<String> = if self.options.throttle.is_some() && !after.is_empty() {
+                vec![format!("--dependency=afterany:{}", after.join(":"))]
+            } else {
+                Vec::new()
             };
             calls += 1;
             match query::submit(&path, &args) {
@@ -227,7 +240,7 @@ impl SlurmArray {
                         job: job.clone(),
                         recovered: false,
                     })?;
-                    previous = Some(job);
+                    after = vec![job];
                 }
                 Err(e) => {
                     journal.record(JournalEvent::Abandoned {
