@@ -336,11 +336,22 @@ fn is_up(state: &str) -> bool {
 }
 
 fn wait_until_idle(dir: &Path, conf: &Path) -> anyhow::Result<()> {
-    let deadline = Instant::now() + READY_TIMEOUT;
+    /// Time the daemons get to write their pid files after detaching.
+    const GRACE: Duration = Duration::from_secs(5);
+    let started = Instant::now();
     let mut last = String::new();
-    while Instant::now() < deadline {
+    while started.elapsed() < READY_TIMEOUT {
+        let alive = daemons_running(dir);
+        if started.elapsed() > GRACE && !alive.iter().all(|&a| a) {
+            // Another Slurm on the same ports would answer sinfo while ours has died.
+            bail!(
+                "{} exited after starting (is another Slurm using this machine's ports?){}",
+                if alive[0] { "slurmd" } else { "slurmctld" },
+                log_tails(dir)
+            );
+        }
         match node_state(conf) {
-            Ok(state) if is_up(&state) => return Ok(()),
+            Ok(state) if is_up(&state) && alive.iter().all(|&a| a) => return Ok(()),
             Ok(state) => last = format!("node state {state:?}"),
             Err(e) => last = e.to_string(),
         }
