@@ -4,7 +4,9 @@
 //! Debian's slurm-wlm (22.05) and munge are installed with apt-get when missing; the
 //! daemons run as root without systemd, from a configuration, state and logs kept in one
 //! folder (`/tmp/actfn-slurm` by default). Client commands find the cluster through
-//! `SLURM_CONF`, which `up` prints and writes to `<folder>/env.sh`.
+//! `SLURM_CONF`, which `up` prints and writes to `<folder>/env.sh`. That line is all `up`
+//! writes to standard output (child programs write to standard error), so
+//! `eval "$(cargo xtask slurm up)"` sets it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -65,6 +67,7 @@ pub fn up(options: &UpOptions) -> anyhow::Result<()> {
             .arg("-f")
             .arg(&conf_path)
             .env("SLURM_CONF", &conf_path)
+            .stdout(std::io::stderr())
             .status()
             .with_context(|| format!("cannot run {daemon}"))?;
         if !status.success() {
@@ -134,6 +137,7 @@ fn ensure_installed() -> anyhow::Result<()> {
                 "munge",
             ])
             .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(std::io::stderr())
             .status()
             .context("cannot run apt-get")
     };
@@ -141,6 +145,7 @@ fn ensure_installed() -> anyhow::Result<()> {
         eprintln!("xtask: apt-get install failed; updating the package lists and trying again");
         let update = Command::new("apt-get")
             .arg("update")
+            .stdout(std::io::stderr())
             .status()
             .context("cannot run apt-get update")?;
         if !update.success() || !install()?.success() {
@@ -217,6 +222,7 @@ fn munge_works() -> bool {
 
 fn run_ok(cmd: &mut Command) -> anyhow::Result<()> {
     let status = cmd
+        .stdout(std::io::stderr())
         .status()
         .with_context(|| format!("cannot run {cmd:?}"))?;
     if !status.success() {
