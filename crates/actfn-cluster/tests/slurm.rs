@@ -32,8 +32,13 @@ fn slurm_up() -> bool {
             // Set once, before any test of this binary runs a command (they all wait here).
             std::env::set_var("SLURM_CONF", conf.trim());
         }
-        let out = Command::new("sinfo")
-            .args(["--noheader", "--format=%t"])
+        // sinfo waits a minute for a missing configuration file; say so at once instead.
+        let conf = PathBuf::from(std::env::var_os("SLURM_CONF").unwrap_or_default());
+        if !conf.is_file() {
+            return Err(format!("SLURM_CONF {} is not a file", conf.display()));
+        }
+        let out = Command::new("timeout")
+            .args(["20", "sinfo", "--noheader", "--format=%t"])
             .output()
             .map_err(|e| format!("cannot run sinfo ({e})"))?;
         let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
