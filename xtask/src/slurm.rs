@@ -58,7 +58,8 @@ pub fn up(options: &UpOptions) -> anyhow::Result<()> {
     }
     if running.iter().any(|&r| r) {
         eprintln!("xtask: restarting slurm with a new configuration");
-        down(&dir)?;
+        // munged stays: it knows nothing of the configuration.
+        stop_slurm(&dir)?;
     }
     std::fs::write(&conf_path, &conf)
         .with_context(|| format!("cannot write {}", conf_path.display()))?;
@@ -82,24 +83,29 @@ pub fn up(options: &UpOptions) -> anyhow::Result<()> {
 /// no-op when none runs.
 pub fn down(dir: &Path) -> anyhow::Result<()> {
     let dir = absolute(dir)?;
-    let mut stopped = 0;
-    for (daemon, pid_file) in [
-        ("slurmd", dir.join("slurmd.pid")),
-        ("slurmctld", dir.join("slurmctld.pid")),
-        ("munged", dir.join("munged.pid")),
-    ] {
-        if let Some(pid) = live_pid(&pid_file, daemon) {
-            stop(pid, daemon)?;
-            stopped += 1;
-        }
-        let _ = std::fs::remove_file(&pid_file);
-    }
+    let stopped = stop_slurm(&dir)? + stop_daemon(&dir.join("munged.pid"), "munged")?;
     if stopped == 0 {
         eprintln!("xtask: no slurm daemon of {} was running", dir.display());
     } else {
         eprintln!("xtask: stopped {stopped} daemon(s) of {}", dir.display());
     }
     Ok(())
+}
+
+/// Stops slurmd, then slurmctld; returns how many were running.
+fn stop_slurm(dir: &Path) -> anyhow::Result<usize> {
+    Ok(stop_daemon(&dir.join("slurmd.pid"), "slurmd")?
+        + stop_daemon(&dir.join("slurmctld.pid"), "slurmctld")?)
+}
+
+/// Stops the process named in `pid_file` if it runs and is `name`; returns 1 if it ran.
+fn stop_daemon(pid_file: &Path, name: &str) -> anyhow::Result<usize> {
+    let running = live_pid(pid_file, name);
+    if let Some(pid) = running {
+        stop(pid, name)?;
+    }
+    let _ = std::fs::remove_file(pid_file);
+    Ok(usize::from(running.is_some()))
 }
 
 fn ensure_root() -> anyhow::Result<()> {

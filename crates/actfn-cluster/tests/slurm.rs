@@ -457,3 +457,16 @@ fn a_bad_partition_is_a_clear_error() {
     let err = runner.run(&tasks).unwrap_err().to_string();
     assert!(err.contains("sbatch") && err.contains("partition"), "{err}");
 }
+
+#[test]
+fn max_array_size_is_read_from_slurm() {
+    if !slurm_up() {
+        return;
+    }
+    let conf = std::fs::read_to_string(std::env::var("SLURM_CONF").unwrap()).unwrap();
+    let configured = conf
+        .lines()
+        .find_map(|l| l.strip_prefix("MaxArraySize="))
+        .map_or(1001, |v| v.trim().parse().unwrap());
+    assert_eq!(actfn_cluster::max_array_size().unwrap(), configured);
+}
