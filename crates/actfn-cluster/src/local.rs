@@ -6,7 +6,8 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::outcome::{describe_exit, log_tail};
@@ -84,26 +85,42 @@ impl LocalPool {
     /// published it or failed its last attempt. Per-task trouble (a program that does not
     /// start, a log that cannot be opened) is a failed attempt, not an error.
     pub fn run(&self, tasks: &[Task]) -> Result<LocalReport> {
+        self.run_observed(tasks, &mut |_, _| {})
+    }
+
+    /// [`run`](Self::run), calling `on_settled(index, outcome)` on this thread as each
+    /// task settles, so the caller can record results while others still run.
+    pub fn run_observed(
+        &self,
+        tasks: &[Task],
+        on_settled: &mut dyn FnMut(usize, &Outcome),
+    ) -> Result<LocalReport> {
         for (i, task) in tasks.iter().enumerate() {
             task.check(i)?;
         }
         let queue = Mutex::new((0..tasks.len()).collect::<VecDeque<usize>>());
-        let outcomes = Mutex::new(vec![None; tasks.len()]);
-        let starts = Mutex::new(0usize);
+        let starts = AtomicUsize::new(0);
+        let mut outcomes = vec![None; tasks.len()];
+        let (sender, receiver) = mpsc::channel::<(usize, Outcome)>();
         std::thread::scope(|scope| {
             for slot in 0..self.jobs.min(tasks.len()) {
-                let (queue, outcomes, starts) = (&queue, &outcomes, &starts);
+                let (queue, starts, sender) = (&queue, &starts, sender.clone());
                 scope.spawn(move || loop {
                     let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
                     let Some(index) = next else { break };
                     let outcome = self.run_task(slot, &tasks[index], starts);
-                    outcomes.lock().unwrap_or_else(|p| p.into_inner())[index] = Some(outcome);
+                    if sender.send((index, outcome)).is_err() {
+                        break;
+                    }
                 });
+            }
+            drop(sender);
+            for (index, outcome) in receiver {
+                on_settled(index, &outcome);
+                outcomes[index] = Some(outcome);
             }
         });
         let outcomes = outcomes
-            .into_inner()
-            .unwrap_or_else(|p| p.into_inner())
             .into_iter()
             .map(|o| {
                 o.unwrap_or(Outcome::Failed {
@@ -114,18 +131,18 @@ impl LocalPool {
             .collect();
         Ok(LocalReport {
             outcomes,
-            starts: starts.into_inner().unwrap_or_else(|p| p.into_inner()),
+            starts: starts.into_inner(),
         })
     }
 
-    fn run_task(&self, slot: usize, task: &Task, starts: &Mutex<usize>) -> Outcome {
+    fn run_task(&self, slot: usize, task: &Task, starts: &AtomicUsize) -> Outcome {
         if is_published(&task.result) {
             return Outcome::Published { attempts: 0 };
         }
         let allowed = self.retries.saturating_add(1);
         let mut reason = String::new();
         for attempt in 1..=allowed {
-            *starts.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+            starts.fetch_add(1, Ordering::Relaxed);
             match self.attempt(slot, task, attempt, allowed) {
                 Ok(()) => return Outcome::Published { attempts: attempt },
                 Err(why) => reason = why,

@@ -104,3 +104,32 @@ fn a_missing_program_is_a_failed_task_not_an_error() {
     }
     assert!(LocalPool::new(0).unwrap_err().to_string().contains("jobs"));
 }
+
+#[test]
+fn reports_each_task_as_it_settles() {
+    use actfn_cluster::Runner;
+    let dir = tempfile::tempdir().unwrap();
+    // Task 0 is slow, so the others settle (and are reported) while it still runs.
+    let tasks = vec![
+        shell_task(dir.path(), 0, "sleep 1.5; publish slow"),
+        shell_task(dir.path(), 1, "publish fast"),
+        shell_task(dir.path(), 2, "publish fast"),
+    ];
+    let mut seen = Vec::new();
+    let pool: Box<dyn Runner> = Box::new(LocalPool::new(2).unwrap());
+    let outcomes = pool
+        .run_tasks(&tasks, &mut |i, o| {
+            assert!(o.is_published());
+            seen.push((i, tasks[0].result.exists()));
+        })
+        .unwrap();
+    assert_eq!(outcomes.len(), 3);
+    let mut indices: Vec<usize> = seen.iter().map(|s| s.0).collect();
+    indices.sort_unstable();
+    assert_eq!(indices, [0, 1, 2]);
+    assert_eq!(seen.last().unwrap().0, 0, "{seen:?}");
+    assert!(
+        seen[..2].iter().all(|(_, slow_done)| !slow_done),
+        "{seen:?}"
+    );
+}

@@ -422,7 +422,12 @@ fn a_task_failing_every_attempt_is_reported_with_its_log() {
         },
     )
     .unwrap();
-    let report = runner.run(&tasks).unwrap();
+    let mut settled = Vec::new();
+    let report = runner
+        .run_observed(&tasks, &mut |i, _| settled.push(i))
+        .unwrap();
+    // Task 0 settles in the first round; task 1 only after its second attempt.
+    assert_eq!(settled, [0, 1]);
     assert_eq!(report.outcomes[0], Outcome::Published { attempts: 1 });
     match &report.outcomes[1] {
         Outcome::Failed {

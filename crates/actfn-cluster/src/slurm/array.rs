@@ -87,6 +87,16 @@ impl SlurmArray {
     /// the job by its name), so no task is submitted while a job for it is queued or
     /// running or its result is published.
     pub fn run(&self, tasks: &[Task]) -> Result<SlurmReport> {
+        self.run_observed(tasks, &mut |_, _| {})
+    }
+
+    /// [`run`](Self::run), calling `on_settled(index, outcome)` as each task settles, so
+    /// the caller can record results while others still run.
+    pub fn run_observed(
+        &self,
+        tasks: &[Task],
+        on_settled: &mut dyn FnMut(usize, &Outcome),
+    ) -> Result<SlurmReport> {
         check_tasks(tasks)?;
         let log_dir = self.slurm_log_dir();
         for folder in [self.dir.clone(), log_dir.clone(), self.dir.join("scripts")] {
@@ -117,16 +127,17 @@ impl SlurmArray {
                     continue;
                 }
                 if is_published(&task.result) {
-                    settled[i] = Some(Outcome::Published {
+                    let outcome = Outcome::Published {
                         attempts: journal.attempts(i),
-                    });
+                    };
+                    settle(&mut settled, on_settled, i, outcome);
                 } else if let Some(batch) = journal.live_batch(i) {
                     let job = batch.job.clone().unwrap_or_default();
                     live.entry(job).or_default().push((i, i - batch.offset));
                 } else if journal.attempts(i) < allowed {
                     to_submit.push(i);
                 } else {
-                    settled[i] = Some(self.failed(&journal, i));
+                    settle(&mut settled, on_settled, i, self.failed(&journal, i));
                 }
             }
             let mut busy_jobs = Vec::new();
@@ -146,9 +157,10 @@ impl SlurmArray {
                     // Read after the state: a task that ended had published by then or
                     // never will.
                     if is_published(&tasks[i].result) {
-                        settled[i] = Some(Outcome::Published {
+                        let outcome = Outcome::Published {
                             attempts: journal.attempts(i),
-                        });
+                        };
+                        settle(&mut settled, on_settled, i, outcome);
                         continue;
                     }
                     let reason = self.end_reason(job, array_index, state, &tasks[i]);
@@ -160,7 +172,7 @@ impl SlurmArray {
                     if journal.attempts(i) < allowed {
                         to_submit.push(i);
                     } else {
-                        settled[i] = Some(self.failed(&journal, i));
+                        settle(&mut settled, on_settled, i, self.failed(&journal, i));
                     }
                 }
             }
@@ -294,6 +306,16 @@ impl SlurmArray {
                 .to_string(),
         }
     }
+}
+
+fn settle(
+    settled: &mut [Option<Outcome>],
+    on_settled: &mut dyn FnMut(usize, &Outcome),
+    index: usize,
+    outcome: Outcome,
+) {
+    on_settled(index, &outcome);
+    settled[index] = Some(outcome);
 }
 
 fn check_tasks(tasks: &[Task]) -> Result<()> {
