@@ -201,10 +201,10 @@ fn a_cancelled_task_is_submitted_again() {
     assert!(ended[0].1.contains("CANCELLED"), "{}", ended[0].1);
 }
 
-/// The controller of [`a_killed_controller_resumes_without_submitting_twice`], run in a
+/// The controller of [`killed_controller_resumes`], run in a
 /// child process so that it can be killed with SIGKILL; does nothing when run directly.
 #[test]
-#[ignore = "run as a child process by a_killed_controller_resumes_without_submitting_twice"]
+#[ignore = "run as a child process by killed_controller_resumes"]
 fn controller_child() {
     let Ok(dir) = std::env::var("ACTFN_CLUSTER_CHILD_DIR") else {
         return;
@@ -230,10 +230,22 @@ fn kill_tasks(dir: &Path) -> Vec<Task> {
 }
 
 #[test]
-fn a_killed_controller_resumes_without_submitting_twice() {
-    if !slurm_up() {
-        return;
+fn a_killed_controller_reattaches_to_its_job() {
+    if slurm_up() {
+        killed_controller_resumes(false);
     }
+}
+
+#[test]
+fn a_controller_killed_before_recording_the_job_id_finds_the_job_by_name() {
+    if slurm_up() {
+        killed_controller_resumes(true);
+    }
+}
+
+/// Kills a controller with SIGKILL once it has submitted, optionally drops the job id
+/// from its journal, resumes, and checks that nothing was submitted twice.
+fn killed_controller_resumes(drop_job_id: bool) {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
@@ -246,15 +258,16 @@ fn a_killed_controller_resumes_without_submitting_twice() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 
-    // Make it harder: drop the job id line, as if the kill had come between sbatch
-    // returning and the journal write. The next controller must find the job by name.
-    let journal = run_dir.join("journal.jsonl");
-    let text = std::fs::read_to_string(&journal).unwrap();
-    let kept: Vec<&str> = text
-        .lines()
-        .filter(|l| !l.contains("\"submitted\""))
-        .collect();
-    std::fs::write(&journal, format!("{}\n", kept.join("\n"))).unwrap();
+    if drop_job_id {
+        // As if the kill had come between sbatch returning and the journal write.
+        let journal = run_dir.join("journal.jsonl");
+        let text = std::fs::read_to_string(&journal).unwrap();
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.contains("\"submitted\""))
+            .collect();
+        std::fs::write(&journal, format!("{}\n", kept.join("\n"))).unwrap();
+    }
 
     let runner = SlurmArray::new(
         &run_dir,
@@ -265,7 +278,10 @@ fn a_killed_controller_resumes_without_submitting_twice() {
     )
     .unwrap();
     let report = runner.run(&kill_tasks(dir.path())).unwrap();
-    eprintln!("kill -9 and resume: {:?}", started.elapsed());
+    eprintln!(
+        "kill -9 and resume (job id dropped: {drop_job_id}): {:?}",
+        started.elapsed()
+    );
     assert!(
         report
             .outcomes
@@ -282,7 +298,7 @@ fn a_killed_controller_resumes_without_submitting_twice() {
     let recovered = Journal::events(&run_dir).unwrap().into_iter().any(|e| {
         matches!(e, JournalEvent::Submitted { recovered: true, ref job, .. } if *job == report.submissions[0].job.clone().unwrap())
     });
-    assert!(recovered);
+    assert_eq!(recovered, drop_job_id);
     // Slurm agrees: one array job under this journal's name.
     let name = &report.submissions[0].name;
     let out = Command::new("squeue")
@@ -293,6 +309,7 @@ fn a_killed_controller_resumes_without_submitting_twice() {
         .lines()
         .map(str::to_string)
         .collect();
+    ids.sort();
     ids.dedup();
     assert_eq!(ids, [job]);
 }
@@ -474,4 +491,29 @@ fn max_array_size_is_read_from_slurm() {
         .find_map(|l| l.strip_prefix("MaxArraySize="))
         .map_or(1001, |v| v.trim().parse().unwrap());
     assert_eq!(actfn_cluster::max_array_size().unwrap(), configured);
+}
+
+#[test]
+fn a_held_task_is_waited_for_until_released() {
+    if !slurm_up() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let tasks = vec![shell_task(dir.path(), 0, "publish released")];
+    let opts = SlurmOptions {
+        extra: vec!["--hold".into()],
+        ..options("hold")
+    };
+    let runner = SlurmArray::new(&run_dir, opts).unwrap();
+    let report = std::thread::scope(|s| {
+        let handle = s.spawn(|| runner.run(&tasks).unwrap());
+        let job = wait_for_submission(&run_dir, 0, Duration::from_secs(30));
+        // Long enough for the runner to look at the held task a few times.
+        std::thread::sleep(Duration::from_secs(2));
+        assert!(!tasks[0].result.exists());
+        run_ok("scontrol", &["release", &job]);
+        handle.join().unwrap()
+    });
+    assert_eq!(report.outcomes[0], Outcome::Published { attempts: 1 });
 }

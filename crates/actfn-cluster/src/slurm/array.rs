@@ -1,7 +1,7 @@
 //! The Slurm runner: submits tasks as job arrays, watches them, resubmits the ones that
 //! ended without a result, and re-attaches to its own jobs after a restart.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -14,6 +14,20 @@ use crate::slurm::script::{render, slurm_log};
 use crate::slurm::split::{split_indices, Chunk};
 use crate::{ClusterError, Outcome, Result, Task};
 
+/// Reasons a pending task waits on a person or a configuration change, not on resources;
+/// the runner keeps waiting (the cause may be fixed) but says so once.
+const STUCK_REASONS: &[&str] = &[
+    "JobHeldAdmin",
+    "JobHeldUser",
+    "launch_failed_requeued_held",
+    "BadConstraints",
+    "PartitionConfig",
+    "PartitionDown",
+    "PartitionInactive",
+    "InvalidAccount",
+    "InvalidQOS",
+    "DependencyNeverSatisfied",
+];
 /// Slurm's default MaxArraySize, assumed by [`SlurmArray::dry_run`] (which asks Slurm
 /// nothing) unless the options give a smaller bound.
 pub const DEFAULT_MAX_ARRAY_SIZE: usize = 1001;
@@ -119,6 +133,7 @@ impl SlurmArray {
         let allowed = self.options.retries.saturating_add(1);
         let mut settled: Vec<Option<Outcome>> = vec![None; tasks.len()];
         let mut sbatch_calls = 0;
+        let mut warned = HashSet::new();
         loop {
             let mut to_submit = Vec::new();
             let mut live: BTreeMap<String, Vec<(usize, usize)>> = BTreeMap::new();
@@ -151,7 +166,16 @@ impl SlurmArray {
                 }
                 for &(i, array_index) in members {
                     let state = states.as_ref().and_then(|s| s.get(&array_index));
-                    if state.is_some_and(|s| s.job_state().is_active()) {
+                    if let Some(s) = state.filter(|s| s.job_state().is_active()) {
+                        if STUCK_REASONS.contains(&s.reason.as_str())
+                            && warned.insert((job.clone(), array_index, s.reason.clone()))
+                        {
+                            eprintln!(
+                                "actfn-cluster: task {i} (job {job}_{array_index}) is {} with reason \
+                                 {}; it will not start until that changes",
+                                s.state, s.reason
+                            );
+                        }
                         continue;
                     }
                     // Read after the state: a task that ended had published by then or
