@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests: shell tasks that publish files, and the
+//! What the integration tests share: shell tasks that publish files, and the
 //! overlap of their run intervals.
 
 #![allow(dead_code)]
