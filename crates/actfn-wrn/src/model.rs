@@ -18,8 +18,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use tch::nn::{self, ModuleT};
-use tch::Tensor;
+use tch::nn;
+use tch::{TchError, Tensor};
 
 use crate::activation::Activation;
 use crate::error::WrnError;
@@ -164,7 +164,29 @@ impl WrnConfig {
     }
 }
 
-fn conv(p: nn::Path, c_in: i64, c_out: i64, ksize: i64, stride: i64, init: ConvInit) -> nn::Conv2D {
+/// A 3x3 or 1x1 convolution without bias, with the stride and padding it was built with
+/// (tch's `Conv2D` keeps them private, and its `forward` cannot return an error).
+#[derive(Debug)]
+struct Conv {
+    layer: nn::Conv2D,
+    stride: i64,
+    padding: i64,
+}
+
+impl Conv {
+    fn f_forward(&self, xs: &Tensor) -> Result<Tensor, TchError> {
+        xs.f_conv2d(
+            &self.layer.ws,
+            self.layer.bs.as_ref(),
+            [self.stride; 2],
+            [self.padding; 2],
+            [1, 1],
+            1,
+        )
+    }
+}
+
+fn conv(p: nn::Path, c_in: i64, c_out: i64, ksize: i64, stride: i64, init: ConvInit) -> Conv {
     let cfg = nn::ConvConfig {
         stride,
         padding: ksize / 2,
@@ -172,16 +194,41 @@ fn conv(p: nn::Path, c_in: i64, c_out: i64, ksize: i64, stride: i64, init: ConvI
         ws_init: init.init(ksize, c_in, c_out),
         ..Default::default()
     };
-    nn::conv2d(p, c_in, c_out, ksize, cfg)
+    Conv {
+        layer: nn::conv2d(p, c_in, c_out, ksize, cfg),
+        stride,
+        padding: ksize / 2,
+    }
 }
 
-fn batch_norm(p: nn::Path, channels: i64) -> nn::BatchNorm {
+/// Batch norm with tch's default momentum (0.1) and epsilon (1e-5).
+#[derive(Debug)]
+struct BatchNorm(nn::BatchNorm);
+
+impl BatchNorm {
+    fn f_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor, TchError> {
+        let defaults = nn::BatchNormConfig::default();
+        let bn = &self.0;
+        xs.f_batch_norm(
+            bn.ws.as_ref(),
+            bn.bs.as_ref(),
+            Some(&bn.running_mean),
+            Some(&bn.running_var),
+            train,
+            defaults.momentum,
+            defaults.eps,
+            defaults.cudnn_enabled,
+        )
+    }
+}
+
+fn batch_norm(p: nn::Path, channels: i64) -> BatchNorm {
     let cfg = nn::BatchNormConfig {
         ws_init: nn::Init::Const(1.0),
         bs_init: nn::Init::Const(0.0),
         ..Default::default()
     };
-    nn::batch_norm2d(p, channels, cfg)
+    BatchNorm(nn::batch_norm2d(p, channels, cfg))
 }
 
 fn linear(p: nn::Path, c_in: i64, c_out: i64) -> nn::Linear {
@@ -197,41 +244,63 @@ fn linear(p: nn::Path, c_in: i64, c_out: i64) -> nn::Linear {
     nn::linear(p, c_in, c_out, cfg)
 }
 
-/// Applies the activation to a fresh tensor, turning a libtorch error into a panic with
-/// its message (a `ModuleT` cannot return errors; the trainer catches panics).
-fn activate(act: &Activation, x: Tensor, dropout: f64, train: bool) -> Tensor {
-    match act.f_forward_consume_dropout(x, dropout, train) {
-        Ok(y) => y,
-        Err(err) => panic!("activation {} failed: {err}", act.expr()),
-    }
+/// Applies the activation to a fresh tensor; an error names the activation.
+fn activate(act: &Activation, x: Tensor, dropout: f64, train: bool) -> Result<Tensor, WrnError> {
+    act.f_forward_consume_dropout(x, dropout, train)
+        .map_err(|error| WrnError::Activation {
+            expr: act.expr().to_string(),
+            error,
+        })
 }
 
 /// A pre-activation basic block from `c_in` to `c_out` channels.
-pub fn block(
-    p: nn::Path,
-    c_in: i64,
-    c_out: i64,
-    stride: i64,
+#[derive(Debug)]
+pub struct Block {
+    bn1: BatchNorm,
+    conv1: Conv,
+    bn2: BatchNorm,
+    conv2: Conv,
+    shortcut: Option<Conv>,
     dropout: f64,
-    init: ConvInit,
     act: Arc<Activation>,
-) -> impl ModuleT {
-    let bn1 = batch_norm(&p / "bn1", c_in);
-    let conv1 = conv(&p / "conv1", c_in, c_out, 3, stride, init);
-    let bn2 = batch_norm(&p / "bn2", c_out);
-    let conv2 = conv(&p / "conv2", c_out, c_out, 3, 1, init);
-    let shortcut = (c_in != c_out).then(|| conv(&p / "shortcut", c_in, c_out, 1, stride, init));
-    nn::func_t(move |xs, train| {
-        let o = activate(&act, xs.apply_t(&bn1, train), 0.0, train);
-        let h = o.apply(&conv1).apply_t(&bn2, train);
-        let mut y = activate(&act, h, dropout, train).apply(&conv2);
-        // The convolution does not keep its output for backward: add in place.
-        match &shortcut {
-            None => y += xs,
-            Some(sc) => y += o.apply(sc),
+}
+
+impl Block {
+    /// Builds the block's parameters under `p`.
+    pub fn new(
+        p: nn::Path,
+        c_in: i64,
+        c_out: i64,
+        stride: i64,
+        dropout: f64,
+        init: ConvInit,
+        act: Arc<Activation>,
+    ) -> Block {
+        Block {
+            bn1: batch_norm(&p / "bn1", c_in),
+            conv1: conv(&p / "conv1", c_in, c_out, 3, stride, init),
+            bn2: batch_norm(&p / "bn2", c_out),
+            conv2: conv(&p / "conv2", c_out, c_out, 3, 1, init),
+            shortcut: (c_in != c_out).then(|| conv(&p / "shortcut", c_in, c_out, 1, stride, init)),
+            dropout,
+            act,
         }
-        y
-    })
+    }
+
+    /// The block applied to `xs`, in train mode (batch statistics, dropout) or not.
+    pub fn f_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor, WrnError> {
+        let o = activate(&self.act, self.bn1.f_forward_t(xs, train)?, 0.0, train)?;
+        let h = self.bn2.f_forward_t(&self.conv1.f_forward(&o)?, train)?;
+        let mut y = self
+            .conv2
+            .f_forward(&activate(&self.act, h, self.dropout, train)?)?;
+        // The convolution does not keep its output for backward: add in place.
+        let _ = match &self.shortcut {
+            None => y.f_add_(xs)?,
+            Some(sc) => y.f_add_(&sc.f_forward(&o)?)?,
+        };
+        Ok(y)
+    }
 }
 
 /// A group of `n` blocks, the first changing width and stride; dropout and initialisation
@@ -244,12 +313,19 @@ pub fn group(
     n: i64,
     cfg: &WrnConfig,
     act: &Arc<Activation>,
-) -> impl ModuleT {
+) -> Vec<Block> {
     let (dropout, init) = (cfg.dropout, cfg.init);
-    let first = block(&p / "0", c_in, c_out, stride, dropout, init, act.clone());
-    let mut layer = nn::seq_t().add(first);
+    let mut blocks = vec![Block::new(
+        &p / "0",
+        c_in,
+        c_out,
+        stride,
+        dropout,
+        init,
+        act.clone(),
+    )];
     for i in 1..n {
-        layer = layer.add(block(
+        blocks.push(Block::new(
             &p / i.to_string().as_str(),
             c_out,
             c_out,
@@ -259,11 +335,36 @@ pub fn group(
             act.clone(),
         ));
     }
-    layer
+    blocks
 }
 
-/// WRN-d-k for 32x32 RGB images, returning logits `[N, classes]`.
-pub fn wrn(p: &nn::Path, cfg: &WrnConfig, act: &Arc<Activation>) -> Result<impl ModuleT, WrnError> {
+/// WRN-d-k for 32x32 RGB images (see the module). Its forward pass returns errors
+/// instead of panicking, so that a candidate activation that fails is a failed run.
+#[derive(Debug)]
+pub struct Wrn {
+    conv: Conv,
+    groups: [Vec<Block>; 3],
+    bn: BatchNorm,
+    fc: nn::Linear,
+    act: Arc<Activation>,
+}
+
+impl Wrn {
+    /// Logits `[N, classes]` of images `xs` `[N, 3, 32, 32]`, in train mode or not.
+    pub fn f_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor, WrnError> {
+        let mut h = self.conv.f_forward(xs)?;
+        for block in self.groups.iter().flatten() {
+            h = block.f_forward_t(&h, train)?;
+        }
+        let h = activate(&self.act, self.bn.f_forward_t(&h, train)?, 0.0, train)?
+            .f_adaptive_avg_pool2d([1, 1])?;
+        let h = h.f_view((h.size()[0], -1))?;
+        Ok(h.f_linear(&self.fc.ws, self.fc.bs.as_ref())?)
+    }
+}
+
+/// Builds WRN-d-k's parameters under `p`.
+pub fn wrn(p: &nn::Path, cfg: &WrnConfig, act: &Arc<Activation>) -> Result<Wrn, WrnError> {
     let n = cfg.blocks_per_group()?;
     let [w1, w2, w3] = cfg.widths();
     let conv0 = conv(p / "conv", 3, 16, 3, 1, cfg.init);
@@ -272,19 +373,13 @@ pub fn wrn(p: &nn::Path, cfg: &WrnConfig, act: &Arc<Activation>) -> Result<impl 
     let group3 = group(p / "group3", w2, w3, 2, n, cfg, act);
     let bn = batch_norm(p / "bn", w3);
     let fc = linear(p / "fc", w3, cfg.classes);
-    let act = act.clone();
-    Ok(nn::func_t(move |xs, train| {
-        let h = xs
-            .apply(&conv0)
-            .apply_t(&group1, train)
-            .apply_t(&group2, train)
-            .apply_t(&group3, train)
-            .apply_t(&bn, train);
-        activate(&act, h, 0.0, train)
-            .adaptive_avg_pool2d([1, 1])
-            .flat_view()
-            .apply(&fc)
-    }))
+    Ok(Wrn {
+        conv: conv0,
+        groups: [group1, group2, group3],
+        bn,
+        fc,
+        act: act.clone(),
+    })
 }
 
 /// Number of trainable parameters in a var store (batch-norm running statistics are
@@ -394,7 +489,10 @@ mod tests {
                     first = Some(copy);
                 }
             }
-            net.forward_t(&x, true).sum(Kind::Float).backward();
+            net.f_forward_t(&x, true)
+                .unwrap()
+                .sum(Kind::Float)
+                .backward();
             let vars = vs.variables();
             let mut g: Vec<(String, Tensor)> = vars
                 .iter()
@@ -426,8 +524,11 @@ mod tests {
         let act = Arc::new(Activation::relu());
         let net = wrn(&vs.root(), &WrnConfig::new(10, 1, 7), &act).unwrap();
         let x = Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu));
-        assert_eq!(net.forward_t(&x, true).size(), [4, 7]);
-        assert_eq!(tch::no_grad(|| net.forward_t(&x, false)).size(), [4, 7]);
+        assert_eq!(net.f_forward_t(&x, true).unwrap().size(), [4, 7]);
+        assert_eq!(
+            tch::no_grad(|| net.f_forward_t(&x, false)).unwrap().size(),
+            [4, 7]
+        );
         let vars = vs.variables();
         let w = &vars["group1.0.bn1.weight"];
         assert_eq!(w.min().double_value(&[]), 1.0);

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tch::{Device, Kind, Tensor};
 
-use crate::data::{Dataset, IMAGE_BYTES, IMAGE_SHAPE};
+use crate::data::dataset::{Dataset, IMAGE_BYTES, IMAGE_SHAPE};
 use crate::error::{Result, WrnError};
 
 /// Keras' default `zca_epsilon`, for pixels scaled to `[0, 1]`.
