@@ -1,27 +1,35 @@
-//! Build script: an rpath to libtorch's lib/ for this crate's tests, and the same path for dependents.
+//! Build script of actfn-wrn and, through `include!`, of actfn-cli: an rpath to libtorch's
+//! lib/ for the package's tests and binaries.
 //!
 //! torch-sys's rpath does not reach final binaries, and `cargo:rustc-link-arg` applies only to
-//! the package's own tests and binaries; so this crate (for its tests) and actfn-cli (for
-//! `actfn`, through DEP_ACTFN_WRN_LIBTORCH_LIB) each add one.
-//!
-//! The lib dir is the one torch-sys linked against (DEP_TCH_LIBTORCH_LIB, any of LIBTORCH,
-//! LIBTORCH_USE_PYTORCH, /usr/lib), else LIBTORCH/lib resolved against the workspace root.
+//! the package's own tests and binaries, so each package that links a binary needs its own;
+//! this one file serves both. actfn-wrn takes the lib dir torch-sys linked against
+//! (DEP_TCH_LIBTORCH_LIB, from any of LIBTORCH, LIBTORCH_USE_PYTORCH, /usr/lib) and hands it
+//! on (`links`, read by actfn-cli as DEP_ACTFN_WRN_LIBTORCH_LIB); without it, LIBTORCH/lib
+//! resolved against the workspace root.
 
 use std::env;
 use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=../actfn-wrn/build.rs");
     for var in ["LIBTORCH", "LIBTORCH_LIB", "LIBTORCH_USE_PYTORCH"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
+    let is_wrn = env::var("CARGO_PKG_NAME").is_ok_and(|name| name == "actfn-wrn");
+    let from_dependency = if is_wrn {
+        "DEP_TCH_LIBTORCH_LIB"
+    } else {
+        "DEP_ACTFN_WRN_LIBTORCH_LIB"
+    };
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let workspace = manifest
         .ancestors()
         .nth(2)
         .unwrap_or(&manifest)
         .to_path_buf();
-    let lib = env::var_os("DEP_TCH_LIBTORCH_LIB")
+    let lib = env::var_os(from_dependency)
         .map(PathBuf::from)
         .or_else(|| env::var_os("LIBTORCH").map(|l| Path::new(&l).join("lib")));
     let Some(lib) = lib else { return };
@@ -39,5 +47,7 @@ fn main() {
         println!("cargo:rustc-link-arg=-ltorch");
         println!("cargo:rustc-link-arg=-Wl,--as-needed");
     }
-    println!("cargo:libtorch_lib={}", lib.display());
+    if is_wrn {
+        println!("cargo:libtorch_lib={}", lib.display());
+    }
 }
