@@ -1,4 +1,8 @@
-//! Build script: the `actfn` binary's rpath to libtorch, set as actfn-wrn's build script
-//! sets it for that crate's tests (one source, see there).
+//! Build script: the `actfn` binary's rpath to libtorch, set by the same code as
+//! actfn-wrn's build script (see there), with the lib dir actfn-wrn hands on.
 
-include!("../actfn-wrn/build.rs");
+include!("../actfn-wrn/libtorch_rpath.rs");
+
+fn main() {
+    link_libtorch();
+}

@@ -15,7 +15,7 @@ pub enum TrainStatus {
         /// What became non-finite.
         reason: String,
     },
-    /// Training raised an error or panicked.
+    /// Training raised an error.
     Failed {
         /// The error.
         reason: String,

@@ -182,9 +182,10 @@ impl Trainer<'_> {
 ///
 /// Returns `Err` only for problems of the setup (an invalid configuration, malformed data,
 /// an unwritable output folder). A candidate whose loss turns NaN or infinite comes back
-/// as [`TrainStatus::Diverged`], one whose training raises an error or panics as
-/// [`TrainStatus::Failed`]; the process goes on either way. With an output folder, the
-/// outcome is written to `outcome.ron` whatever the status.
+/// as [`TrainStatus::Diverged`], one whose training raises an error (libtorch's, the
+/// activation's) as [`TrainStatus::Failed`]; the process goes on either way. A panic is a
+/// bug and is left to the caller's guard (the search's evaluator catches it). With an
+/// output folder, the outcome is written to `outcome.ron` whatever the status.
 pub fn train(
     activation: &Expr,
     data: &TrainData,

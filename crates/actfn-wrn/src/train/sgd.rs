@@ -9,8 +9,7 @@ use crate::error::{Result, WrnError};
 
 /// SGD with momentum, Nesterov and weight decay, as `torch.optim.SGD`.
 ///
-/// Not tch's `nn::Sgd`: its momentum buffers live inside libtorch's C++ optimizer, which
-/// tch does not expose, so a checkpoint could not save them and a resumed run would differ.
+/// Not tch's `nn::Sgd`: tch does not expose its momentum buffers, which a checkpoint saves.
 #[derive(Debug)]
 pub struct Sgd {
     params: Vec<(String, Tensor)>,
