@@ -237,7 +237,7 @@ mod tests {
         assert_eq!(run.class_names.len(), 10);
         let run = TrainData::from(run);
         run.check().unwrap();
-        assert_eq!(run.train_images.size(), [30, 3, 32, 32]);
+        assert_eq!(run.train_images.size(), [190, 3, 32, 32]);
         assert_eq!(run.test.as_ref().unwrap().1.size(), [7]);
         let none = prepare_with_test_size(tmp.path(), &config, Some(0)).unwrap();
         assert!(none.data.test.is_none());
