@@ -24,8 +24,8 @@
 //!
 //! `relu(x)` (or `max(x, 0)`) always takes the fast path `Tensor::relu`.
 //!
-//! The compiler is [`program`](self::program) (the DAG and how it runs), the tensor
-//! function of each op [`kernels`](self::kernels).
+//! The compiler is `program.rs` (the DAG and how it runs), the tensor function of each op
+//! `kernels.rs`.
 
 use std::fmt;
 use std::str::FromStr;

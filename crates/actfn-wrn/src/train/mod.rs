@@ -3,7 +3,7 @@
 //! reporting a candidate that diverges or fails as a status, never a crash.
 //!
 //! The trainer works on plain tensors ([`TrainData`]): images f32 `[N, 3, 32, 32]`
-//! (already centred and whitened), labels i64 `[N]`. [`crate::data::prepare`] makes them.
+//! (already centred and whitened), labels i64 `[N]`. [`crate::data::prepare()`] makes them.
 //!
 //! - [`config`]: [`TrainConfig`] and the paper's presets;
 //! - [`outcome`]: how a run ended ([`TrainStatus`], [`EpochMetrics`], [`TrainOutcome`]);
