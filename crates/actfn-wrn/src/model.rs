@@ -164,11 +164,11 @@ impl WrnConfig {
     }
 }
 
-/// A 3x3 or 1x1 convolution without bias, with the stride and padding it was built with
-/// (tch's `Conv2D` keeps them private, and its `forward` cannot return an error).
+/// A 3x3 or 1x1 convolution without bias, as `nn::conv2d` makes it (a `weight` variable),
+/// with a forward pass that returns errors.
 #[derive(Debug)]
 struct Conv {
-    layer: nn::Conv2D,
+    ws: Tensor,
     stride: i64,
     padding: i64,
 }
@@ -176,8 +176,8 @@ struct Conv {
 impl Conv {
     fn f_forward(&self, xs: &Tensor) -> Result<Tensor, TchError> {
         xs.f_conv2d(
-            &self.layer.ws,
-            self.layer.bs.as_ref(),
+            &self.ws,
+            None::<&Tensor>,
             [self.stride; 2],
             [self.padding; 2],
             [1, 1],
@@ -186,34 +186,43 @@ impl Conv {
     }
 }
 
-fn conv(p: nn::Path, c_in: i64, c_out: i64, ksize: i64, stride: i64, init: ConvInit) -> Conv {
-    let cfg = nn::ConvConfig {
+fn conv(
+    p: nn::Path,
+    c_in: i64,
+    c_out: i64,
+    ksize: i64,
+    stride: i64,
+    init: ConvInit,
+) -> Result<Conv, TchError> {
+    Ok(Conv {
+        ws: p.f_var(
+            "weight",
+            &[c_out, c_in, ksize, ksize],
+            init.init(ksize, c_in, c_out),
+        )?,
         stride,
         padding: ksize / 2,
-        bias: false,
-        ws_init: init.init(ksize, c_in, c_out),
-        ..Default::default()
-    };
-    Conv {
-        layer: nn::conv2d(p, c_in, c_out, ksize, cfg),
-        stride,
-        padding: ksize / 2,
-    }
+    })
 }
 
-/// Batch norm with tch's default momentum (0.1) and epsilon (1e-5).
+/// Batch norm as `nn::batch_norm2d` makes it (weight 1, bias 0, running statistics), with
+/// tch's default momentum and epsilon.
 #[derive(Debug)]
-struct BatchNorm(nn::BatchNorm);
+struct BatchNorm {
+    ws: Tensor,
+    bs: Tensor,
+    running_mean: Tensor,
+    running_var: Tensor,
+}
 
 impl BatchNorm {
     fn f_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor, TchError> {
         let defaults = nn::BatchNormConfig::default();
-        let bn = &self.0;
         xs.f_batch_norm(
-            bn.ws.as_ref(),
-            bn.bs.as_ref(),
-            Some(&bn.running_mean),
-            Some(&bn.running_var),
+            Some(&self.ws),
+            Some(&self.bs),
+            Some(&self.running_mean),
+            Some(&self.running_var),
             train,
             defaults.momentum,
             defaults.eps,
@@ -222,26 +231,44 @@ impl BatchNorm {
     }
 }
 
-fn batch_norm(p: nn::Path, channels: i64) -> BatchNorm {
-    let cfg = nn::BatchNormConfig {
-        ws_init: nn::Init::Const(1.0),
-        bs_init: nn::Init::Const(0.0),
-        ..Default::default()
-    };
-    BatchNorm(nn::batch_norm2d(p, channels, cfg))
+fn batch_norm(p: nn::Path, channels: i64) -> Result<BatchNorm, TchError> {
+    // In `nn::batch_norm2d`'s order, so that variables are created as they always were.
+    let ws = p.f_var("weight", &[channels], nn::Init::Const(1.0))?;
+    let bs = p.f_var("bias", &[channels], nn::Init::Const(0.0))?;
+    Ok(BatchNorm {
+        running_mean: p.f_zeros_no_train("running_mean", &[channels])?,
+        running_var: p.f_ones_no_train("running_var", &[channels])?,
+        ws,
+        bs,
+    })
 }
 
-fn linear(p: nn::Path, c_in: i64, c_out: i64) -> nn::Linear {
+/// The classifier: PyTorch's default weight initialisation, bias 0.
+#[derive(Debug)]
+struct Linear {
+    ws: Tensor,
+    bs: Tensor,
+}
+
+impl Linear {
+    fn f_forward(&self, xs: &Tensor) -> Result<Tensor, TchError> {
+        xs.f_linear(&self.ws, Some(&self.bs))
+    }
+}
+
+fn linear(p: nn::Path, c_in: i64, c_out: i64) -> Result<Linear, TchError> {
     let bound = 1.0 / (c_in as f64).sqrt();
-    let cfg = nn::LinearConfig {
-        ws_init: nn::Init::Uniform {
+    // Bias first, as `nn::linear` creates them.
+    let bs = p.f_var("bias", &[c_out], nn::Init::Const(0.0))?;
+    let ws = p.f_var(
+        "weight",
+        &[c_out, c_in],
+        nn::Init::Uniform {
             lo: -bound,
             up: bound,
         },
-        bs_init: Some(nn::Init::Const(0.0)),
-        bias: true,
-    };
-    nn::linear(p, c_in, c_out, cfg)
+    )?;
+    Ok(Linear { ws, bs })
 }
 
 /// Applies the activation to a fresh tensor; an error names the activation.
@@ -275,16 +302,21 @@ impl Block {
         dropout: f64,
         init: ConvInit,
         act: Arc<Activation>,
-    ) -> Block {
-        Block {
-            bn1: batch_norm(&p / "bn1", c_in),
-            conv1: conv(&p / "conv1", c_in, c_out, 3, stride, init),
-            bn2: batch_norm(&p / "bn2", c_out),
-            conv2: conv(&p / "conv2", c_out, c_out, 3, 1, init),
-            shortcut: (c_in != c_out).then(|| conv(&p / "shortcut", c_in, c_out, 1, stride, init)),
+    ) -> Result<Block, TchError> {
+        // Fields in creation order: the parameters are drawn in this order.
+        Ok(Block {
+            bn1: batch_norm(&p / "bn1", c_in)?,
+            conv1: conv(&p / "conv1", c_in, c_out, 3, stride, init)?,
+            bn2: batch_norm(&p / "bn2", c_out)?,
+            conv2: conv(&p / "conv2", c_out, c_out, 3, 1, init)?,
+            shortcut: if c_in != c_out {
+                Some(conv(&p / "shortcut", c_in, c_out, 1, stride, init)?)
+            } else {
+                None
+            },
             dropout,
             act,
-        }
+        })
     }
 
     /// The block applied to `xs`, in train mode (batch statistics, dropout) or not.
@@ -313,7 +345,7 @@ pub fn group(
     n: i64,
     cfg: &WrnConfig,
     act: &Arc<Activation>,
-) -> Vec<Block> {
+) -> Result<Vec<Block>, TchError> {
     let (dropout, init) = (cfg.dropout, cfg.init);
     let mut blocks = vec![Block::new(
         &p / "0",
@@ -323,7 +355,7 @@ pub fn group(
         dropout,
         init,
         act.clone(),
-    )];
+    )?];
     for i in 1..n {
         blocks.push(Block::new(
             &p / i.to_string().as_str(),
@@ -333,9 +365,9 @@ pub fn group(
             dropout,
             init,
             act.clone(),
-        ));
+        )?);
     }
-    blocks
+    Ok(blocks)
 }
 
 /// WRN-d-k for 32x32 RGB images (see the module). Its forward pass returns errors
@@ -345,7 +377,7 @@ pub struct Wrn {
     conv: Conv,
     groups: [Vec<Block>; 3],
     bn: BatchNorm,
-    fc: nn::Linear,
+    fc: Linear,
     act: Arc<Activation>,
 }
 
@@ -359,20 +391,22 @@ impl Wrn {
         let h = activate(&self.act, self.bn.f_forward_t(&h, train)?, 0.0, train)?
             .f_adaptive_avg_pool2d([1, 1])?;
         let h = h.f_view((h.size()[0], -1))?;
-        Ok(h.f_linear(&self.fc.ws, self.fc.bs.as_ref())?)
+        Ok(self.fc.f_forward(&h)?)
     }
 }
 
-/// Builds WRN-d-k's parameters under `p`.
+/// Builds WRN-d-k's parameters under `p`. A shape that does not exist is
+/// [`WrnError::InvalidModel`]; parameters libtorch cannot create (too large to allocate)
+/// are [`WrnError::Torch`].
 pub fn wrn(p: &nn::Path, cfg: &WrnConfig, act: &Arc<Activation>) -> Result<Wrn, WrnError> {
     let n = cfg.blocks_per_group()?;
     let [w1, w2, w3] = cfg.widths();
-    let conv0 = conv(p / "conv", 3, 16, 3, 1, cfg.init);
-    let group1 = group(p / "group1", 16, w1, 1, n, cfg, act);
-    let group2 = group(p / "group2", w1, w2, 2, n, cfg, act);
-    let group3 = group(p / "group3", w2, w3, 2, n, cfg, act);
-    let bn = batch_norm(p / "bn", w3);
-    let fc = linear(p / "fc", w3, cfg.classes);
+    let conv0 = conv(p / "conv", 3, 16, 3, 1, cfg.init)?;
+    let group1 = group(p / "group1", 16, w1, 1, n, cfg, act)?;
+    let group2 = group(p / "group2", w1, w2, 2, n, cfg, act)?;
+    let group3 = group(p / "group3", w2, w3, 2, n, cfg, act)?;
+    let bn = batch_norm(p / "bn", w3)?;
+    let fc = linear(p / "fc", w3, cfg.classes)?;
     Ok(Wrn {
         conv: conv0,
         groups: [group1, group2, group3],

@@ -238,7 +238,13 @@ fn train_run(
     tch::manual_seed(config.seed as i64);
     let mut vs = nn::VarStore::new(device);
     let act = Arc::new(Activation::new(activation, config.mode));
-    let net = wrn(&vs.root(), &config.model(data.num_classes), &act)?;
+    let net = match wrn(&vs.root(), &config.model(data.num_classes), &act) {
+        Ok(net) => net,
+        // libtorch cannot create the parameters (a network too large to allocate): this
+        // run fails, as a training error would; a shape that does not exist is bad input.
+        Err(WrnError::Torch(e)) => return Ok(fail(format!("building the model: {e}"), vec![], 0)),
+        Err(e) => return Err(e),
+    };
     let sgd = Sgd::new(&vs, config.momentum, config.nesterov, config.weight_decay);
     let mut trainer = Trainer {
         net,
