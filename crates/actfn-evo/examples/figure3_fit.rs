@@ -9,8 +9,7 @@
 //! ```
 
 use actfn_evo::{
-    run_search, EvolutionConfig, FitConfig, FitEvaluator, FitnessMetric, Journal, Record,
-    SearchConfig, Strategy,
+    run_search, FitConfig, FitEvaluator, FitnessMetric, Journal, Record, SearchConfig, Strategy,
 };
 use actfn_expr::{Expr, SearchSpace};
 
@@ -105,20 +104,14 @@ fn main() {
         "the target should be a member of S_2"
     );
 
-    let evolution = |fitness| {
-        Strategy::Evolution(EvolutionConfig {
-            population: 50,
-            elites: 5,
-            random: 10,
-            generations: 10,
-            fitness,
-        })
-    };
     let strategies = [
-        ("evolution, loss fitness", evolution(FitnessMetric::Loss)),
+        (
+            "evolution, loss fitness",
+            Strategy::paper_evolution(FitnessMetric::Loss),
+        ),
         (
             "evolution, accuracy fitness",
-            evolution(FitnessMetric::Accuracy),
+            Strategy::paper_evolution(FitnessMetric::Accuracy),
         ),
         ("random search", Strategy::paper_random()),
     ];

@@ -1,6 +1,7 @@
 //! The seam between the search and training: an [`Evaluator`] scores a whole generation
 //! and reports each candidate's [`Evaluation`] as soon as it is done.
 
+use std::convert::Infallible;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -136,23 +137,38 @@ impl<E: Evaluator + ?Sized> Evaluator for Box<E> {
     }
 }
 
-/// Runs one evaluation with the guards every evaluator wants: a panic becomes
-/// [`Status::Failed`], non-finite metrics become [`Status::Diverged`], and with a
-/// `timeout`, running past it becomes `Failed` ("timed out").
+/// Runs one evaluation with the guard every evaluator wants: a panic becomes
+/// [`Status::Failed`] ("panicked: ..."), non-finite metrics become [`Status::Diverged`].
+/// An `Err` of `f` (a failure of the evaluator's setup, which would fail every candidate
+/// alike) passes through.
+///
+/// This is the one place where a panic of an evaluation is caught: evaluators report
+/// errors as values and call this only as the last guard at their boundary.
+pub fn guarded<E>(f: impl FnOnce() -> Result<Evaluation, E>) -> Result<Evaluation, E> {
+    let start = Instant::now();
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(evaluation)) => Ok(evaluation.sanitized()),
+        Ok(Err(e)) => Err(e),
+        Err(payload) => Ok(Evaluation::failed(
+            format!("panicked: {}", panic_message(payload.as_ref())),
+            start.elapsed().as_secs_f64(),
+        )),
+    }
+}
+
+/// [`guarded`] with a time limit: running past `timeout` becomes [`Status::Failed`]
+/// ("timed out"). Without one, `f` runs on the calling thread.
 ///
 /// With a timeout the evaluation runs on its own thread; a timed-out thread cannot be
 /// killed, so it is left to finish in the background and its result is discarded.
-pub fn guarded<F>(timeout: Option<Duration>, f: F) -> Evaluation
+pub fn guarded_with_timeout<F>(timeout: Option<Duration>, f: F) -> Evaluation
 where
     F: FnOnce() -> Evaluation + Send + 'static,
 {
     let start = Instant::now();
-    let run = move || match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(evaluation) => evaluation.sanitized(),
-        Err(payload) => Evaluation::failed(
-            format!("panicked: {}", panic_message(payload.as_ref())),
-            start.elapsed().as_secs_f64(),
-        ),
+    let run = move || match guarded(|| Ok::<_, Infallible>(f())) {
+        Ok(evaluation) => evaluation,
+        Err(never) => match never {},
     };
     let Some(limit) = timeout else {
         return run();
@@ -202,22 +218,32 @@ mod tests {
 
     #[test]
     fn guards_panics_nans_and_timeouts() {
-        let e = guarded(None, || panic!("boom"));
+        let e = guarded_with_timeout(None, || panic!("boom"));
         assert!(matches!(e.status, Status::Failed { ref reason } if reason.contains("boom")));
-        let e = guarded(None, || ok(0.5, f64::NAN));
+        let e = guarded_with_timeout(None, || ok(0.5, f64::NAN));
         assert!(matches!(e.status, Status::Diverged { .. }));
-        let e = guarded(None, || ok(f64::INFINITY, 1.0));
+        let e = guarded_with_timeout(None, || ok(f64::INFINITY, 1.0));
         assert!(matches!(e.status, Status::Diverged { .. }));
-        let e = guarded(Some(Duration::from_millis(20)), || {
+        let e = guarded_with_timeout(Some(Duration::from_millis(20)), || {
             std::thread::sleep(Duration::from_millis(500));
             ok(1.0, 0.0)
         });
         assert!(matches!(e.status, Status::Failed { ref reason } if reason.contains("timed out")));
-        let e = guarded(Some(Duration::from_secs(5)), || ok(0.25, 2.0));
+        let e = guarded_with_timeout(Some(Duration::from_secs(5)), || ok(0.25, 2.0));
         assert_eq!(e, ok(0.25, 2.0));
-        let e = guarded(Some(Duration::from_secs(5)), || {
+        let e = guarded_with_timeout(Some(Duration::from_secs(5)), || {
             panic!("{}", String::from("late"))
         });
         assert!(matches!(e.status, Status::Failed { ref reason } if reason.contains("late")));
+        // An error of the setup passes through; a panic does not escape.
+        let err = guarded(|| Err::<Evaluation, _>("no data")).unwrap_err();
+        assert_eq!(err, "no data");
+        let e = guarded(|| -> Result<Evaluation, String> { panic!("bad op") }).unwrap();
+        assert_eq!(
+            e.status,
+            Status::Failed {
+                reason: "panicked: bad op".into()
+            }
+        );
     }
 }

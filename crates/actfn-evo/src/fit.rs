@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use actfn_expr::Expr;
 use serde::{Deserialize, Serialize};
 
-use crate::evaluator::{guarded, Candidate, Evaluation, Evaluator, Status};
+use crate::evaluator::{guarded_with_timeout, Candidate, Evaluation, Evaluator, Status};
 use crate::{stable_hash, EvoError};
 
 /// Configuration of the `fit` task.
@@ -192,7 +192,7 @@ impl Evaluator for FitEvaluator {
         for (i, candidate) in batch.iter().enumerate() {
             let grid = Arc::clone(&self.grid);
             let expr = candidate.expr.clone();
-            let evaluation = guarded(timeout, move || {
+            let evaluation = guarded_with_timeout(timeout, move || {
                 let start = Instant::now();
                 if !delay.is_zero() {
                     std::thread::sleep(delay);

@@ -656,9 +656,7 @@ impl Recorder<'_> {
                 seed: self.seed,
             })
             .collect();
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            evaluator.evaluate(&batch, &mut |i, ev| self.record(i, ev))
-        }));
+        let result = caught(|| evaluator.evaluate(&batch, &mut |i, ev| self.record(i, ev)));
         match result {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e),
@@ -670,7 +668,7 @@ impl Recorder<'_> {
                         continue;
                     }
                     let one = [candidate.clone()];
-                    let result = catch_unwind(AssertUnwindSafe(|| {
+                    let result = caught(|| {
                         evaluator.evaluate(&one, &mut |j, ev| {
                             if j != 0 {
                                 return Err(EvoError::Protocol(format!(
@@ -679,16 +677,13 @@ impl Recorder<'_> {
                             }
                             self.record(i, ev)
                         })
-                    }));
+                    });
                     match result {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => return Err(e),
-                        Err(payload) if !self.done[i] => self.record(
+                        Err(message) if !self.done[i] => self.record(
                             i,
-                            Evaluation::failed(
-                                format!("evaluator panicked: {}", panic_message(payload.as_ref())),
-                                0.0,
-                            ),
+                            Evaluation::failed(format!("evaluator panicked: {message}"), 0.0),
                         )?,
                         Err(_) => {}
                     }
@@ -703,4 +698,11 @@ impl Recorder<'_> {
         }
         Ok(())
     }
+}
+
+/// Runs a call into the evaluator, turning a panic into its message: the search's one
+/// guard against an evaluator that lets a panic escape (evaluators catch their own with
+/// [`crate::evaluator::guarded`]).
+fn caught<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| panic_message(payload.as_ref()))
 }

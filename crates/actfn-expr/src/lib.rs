@@ -29,6 +29,7 @@ pub mod paper;
 pub mod parse;
 pub mod print;
 pub mod probe;
+pub mod rewrite;
 pub mod space;
 
 pub use ast::{Expr, Literal};
@@ -38,4 +39,5 @@ pub use ops::{BinaryOp, UnaryOp, EPS};
 pub use paper::PAPER_FUNCTIONS;
 pub use print::{Style, Styled};
 pub use probe::{degeneracy, fingerprint, Degeneracy, Fingerprint};
+pub use rewrite::simplify;
 pub use space::SearchSpace;

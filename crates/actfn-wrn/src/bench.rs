@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use actfn_expr::Expr;
 use serde::{Deserialize, Serialize};
-use tch::nn::{self, ModuleT};
+use tch::nn;
 use tch::{Device, Kind, Reduction, Tensor};
 
 use crate::activation::{Activation, ActivationMode};
@@ -125,7 +125,7 @@ pub fn bench_step(config: &StepBenchConfig) -> Result<StepBench> {
     for i in 0..config.warmup + config.steps {
         let start = Instant::now();
         let cpu_start = process_cpu_seconds();
-        let logits = net.forward_t(&x, true);
+        let logits = net.f_forward_t(&x, true)?;
         let loss = logits.f_cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.0)?;
         sgd.zero_grad();
         loss.f_backward()?;

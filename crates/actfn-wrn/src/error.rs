@@ -116,6 +116,10 @@ pub enum WrnError {
     #[error("checkpoint: {0}")]
     Checkpoint(String),
 
+    /// A candidate activation that libtorch could not run.
+    #[error("activation {expr} failed: {error}")]
+    Activation { expr: String, error: tch::TchError },
+
     /// An error from libtorch.
     #[error("libtorch: {0}")]
     Torch(tch::TchError),

@@ -5,21 +5,21 @@
 //! split, featurewise centring and ZCA fitted on the training split and cached on disk; no
 //! test set), then [`Evaluator::evaluate`] trains one candidate after another with
 //! [`train::train`] and the candidate's seed. A candidate that diverges, fails or panics is
-//! reported as a status; only an error of the setup stops the search.
+//! reported as a status; only an error of the setup stops the search. The data preparation
+//! itself is [`crate::data::prepare_search_data`].
 
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::Instant;
 
-use actfn_evo::{stable_hash, Candidate, Evaluation, Evaluator, EvoError, Status};
+use actfn_evo::{guarded, stable_hash, Candidate, Evaluation, Evaluator, EvoError, Status};
 use serde::Serialize;
 use tch::Device;
 
-use crate::data::{self, DataConfig, Split};
+pub use crate::data::{prepare_search_data, SearchData};
+use crate::data::{DataConfig, TrainData};
 use crate::error::Result;
-use crate::train::{self, RunOptions, TrainConfig, TrainData, TrainOutcome, TrainStatus};
-use crate::zca::Whitening;
+use crate::train::{self, RunOptions, TrainConfig, TrainOutcome, TrainStatus};
 
 /// The version of this evaluator, part of its configuration hash. Bump it when a change
 /// of the code changes the outcome of an evaluation.
@@ -50,53 +50,6 @@ impl fmt::Debug for WrnEvaluator {
             .field("device", &self.device)
             .finish_non_exhaustive()
     }
-}
-
-/// The training and validation tensors of a search, and a fingerprint of the data they
-/// were cut from.
-#[derive(Debug)]
-pub struct SearchData {
-    /// Preprocessed training and validation splits (no test set).
-    pub data: TrainData,
-    /// A stable hash of the official training set's images and labels.
-    pub fingerprint: u64,
-}
-
-/// Loads `config.dataset` from `data_dir`, splits it, fits the preprocessing on the
-/// training split (cached in `data_dir/cache/`, as [`data::prepare`]) and applies it to the
-/// training and validation splits. The test set is not preprocessed: a search never sees it.
-pub fn prepare_search_data(data_dir: &Path, config: &DataConfig) -> Result<SearchData> {
-    let loaded = data::load(config.dataset, data_dir, config.allow_partial)?;
-    let fingerprint = data_fingerprint(&loaded.train);
-    let Split { train, val } = data::split(&loaded.train, &config.split)?;
-    drop(loaded);
-    let whitening = Whitening::fit_cached(
-        &train,
-        &config.preprocess,
-        &crate::zca::cache_dir_for(data_dir),
-    )?;
-    Ok(SearchData {
-        data: TrainData {
-            train_images: whitening.apply(&train)?,
-            train_labels: train.labels_tensor(),
-            val_images: whitening.apply(&val)?,
-            val_labels: val.labels_tensor(),
-            test: None,
-            num_classes: config.dataset.num_classes() as i64,
-        },
-        fingerprint,
-    })
-}
-
-/// A stable hash of a data set's labels and images.
-fn data_fingerprint(set: &data::Dataset) -> u64 {
-    let images = stable_hash(&set.images);
-    let labels = stable_hash(&set.labels);
-    let mut both = Vec::with_capacity(24);
-    both.extend_from_slice(&images.to_le_bytes());
-    both.extend_from_slice(&labels.to_le_bytes());
-    both.extend_from_slice(&(set.num_classes as u64).to_le_bytes());
-    stable_hash(&both)
 }
 
 /// What the configuration hash covers.
@@ -205,9 +158,9 @@ impl WrnEvaluator {
     }
 
     /// Trains one candidate. `Err` only for a failure of the setup, which would fail every
-    /// candidate alike; a panic becomes [`Status::Failed`].
+    /// candidate alike. A panic (a bug: training reports errors as values) becomes
+    /// [`Status::Failed`]; this is the one place where the trainer's panics are caught.
     pub fn evaluate_one(&self, candidate: &Candidate) -> Result<Evaluation, EvoError> {
-        let start = Instant::now();
         let config = TrainConfig {
             seed: candidate.seed,
             ..self.train.clone()
@@ -216,20 +169,11 @@ impl WrnEvaluator {
             device: self.device,
             ..RunOptions::default()
         };
-        let run = catch_unwind(AssertUnwindSafe(|| {
+        guarded(|| {
             train::train(&candidate.expr, &self.data, &config, &options)
-        }));
-        match run {
-            Ok(Ok(outcome)) => Ok(evaluation(outcome)),
-            Ok(Err(e)) => Err(EvoError::Evaluator(Box::new(e))),
-            Err(payload) => Ok(Evaluation::failed(
-                format!(
-                    "panicked: {}",
-                    actfn_evo::evaluator::panic_message(payload.as_ref())
-                ),
-                start.elapsed().as_secs_f64(),
-            )),
-        }
+                .map(evaluation)
+                .map_err(|e| EvoError::Evaluator(Box::new(e)))
+        })
     }
 }
 

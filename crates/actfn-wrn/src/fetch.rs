@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::data::{dataset_dir, is_present, read_complete_file, Cifar};
 use crate::error::{Result, WrnError};
+use crate::stale::remove_stale_temporaries;
 
 /// A tarball whose checksums are known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,27 +271,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Removes `<dir>/<prefix><pid>` folders left by fetches that were killed (their process is
-/// gone). Only where /proc tells which processes live.
-fn remove_stale_temporaries(dir: &Path, prefix: &str) {
-    if !Path::new("/proc/self").exists() {
-        return;
-    }
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let pid = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(prefix))
-            .and_then(|p| p.parse::<u32>().ok());
-        if pid.is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists()) {
-            let _ = fs::remove_dir_all(entry.path());
-        }
-    }
-}
-
 /// Unpacks `kind`'s folder from `tarball` into `data_dir`, checking checksums and records.
 fn unpack(
     kind: Cifar,
@@ -312,7 +292,9 @@ fn unpack(
         sha256: Sha256::new(),
     };
     let tmp_prefix = format!(".fetch-{}-", kind.folder());
-    remove_stale_temporaries(data_dir, &tmp_prefix);
+    remove_stale_temporaries(data_dir, |name| {
+        name.strip_prefix(tmp_prefix.as_str())?.parse().ok()
+    });
     let tmp = data_dir.join(format!("{tmp_prefix}{}", std::process::id()));
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(WrnError::io(&tmp))?;

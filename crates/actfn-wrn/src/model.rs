@@ -18,8 +18,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use tch::nn::{self, ModuleT};
-use tch::Tensor;
+use tch::nn;
+use tch::{TchError, Tensor};
 
 use crate::activation::Activation;
 use crate::error::WrnError;
@@ -164,74 +164,175 @@ impl WrnConfig {
     }
 }
 
-fn conv(p: nn::Path, c_in: i64, c_out: i64, ksize: i64, stride: i64, init: ConvInit) -> nn::Conv2D {
-    let cfg = nn::ConvConfig {
-        stride,
-        padding: ksize / 2,
-        bias: false,
-        ws_init: init.init(ksize, c_in, c_out),
-        ..Default::default()
-    };
-    nn::conv2d(p, c_in, c_out, ksize, cfg)
+/// A 3x3 or 1x1 convolution without bias, as `nn::conv2d` makes it (a `weight` variable),
+/// with a forward pass that returns errors.
+#[derive(Debug)]
+struct Conv {
+    ws: Tensor,
+    stride: i64,
+    padding: i64,
 }
 
-fn batch_norm(p: nn::Path, channels: i64) -> nn::BatchNorm {
-    let cfg = nn::BatchNormConfig {
-        ws_init: nn::Init::Const(1.0),
-        bs_init: nn::Init::Const(0.0),
-        ..Default::default()
-    };
-    nn::batch_norm2d(p, channels, cfg)
-}
-
-fn linear(p: nn::Path, c_in: i64, c_out: i64) -> nn::Linear {
-    let bound = 1.0 / (c_in as f64).sqrt();
-    let cfg = nn::LinearConfig {
-        ws_init: nn::Init::Uniform {
-            lo: -bound,
-            up: bound,
-        },
-        bs_init: Some(nn::Init::Const(0.0)),
-        bias: true,
-    };
-    nn::linear(p, c_in, c_out, cfg)
-}
-
-/// Applies the activation to a fresh tensor, turning a libtorch error into a panic with
-/// its message (a `ModuleT` cannot return errors; the trainer catches panics).
-fn activate(act: &Activation, x: Tensor, dropout: f64, train: bool) -> Tensor {
-    match act.f_forward_consume_dropout(x, dropout, train) {
-        Ok(y) => y,
-        Err(err) => panic!("activation {} failed: {err}", act.expr()),
+impl Conv {
+    fn f_forward(&self, xs: &Tensor) -> Result<Tensor, TchError> {
+        xs.f_conv2d(
+            &self.ws,
+            None::<&Tensor>,
+            [self.stride; 2],
+            [self.padding; 2],
+            [1, 1],
+            1,
+        )
     }
 }
 
-/// A pre-activation basic block from `c_in` to `c_out` channels.
-pub fn block(
+fn conv(
     p: nn::Path,
     c_in: i64,
     c_out: i64,
+    ksize: i64,
     stride: i64,
-    dropout: f64,
     init: ConvInit,
-    act: Arc<Activation>,
-) -> impl ModuleT {
-    let bn1 = batch_norm(&p / "bn1", c_in);
-    let conv1 = conv(&p / "conv1", c_in, c_out, 3, stride, init);
-    let bn2 = batch_norm(&p / "bn2", c_out);
-    let conv2 = conv(&p / "conv2", c_out, c_out, 3, 1, init);
-    let shortcut = (c_in != c_out).then(|| conv(&p / "shortcut", c_in, c_out, 1, stride, init));
-    nn::func_t(move |xs, train| {
-        let o = activate(&act, xs.apply_t(&bn1, train), 0.0, train);
-        let h = o.apply(&conv1).apply_t(&bn2, train);
-        let mut y = activate(&act, h, dropout, train).apply(&conv2);
-        // The convolution does not keep its output for backward: add in place.
-        match &shortcut {
-            None => y += xs,
-            Some(sc) => y += o.apply(sc),
-        }
-        y
+) -> Result<Conv, TchError> {
+    Ok(Conv {
+        ws: p.f_var(
+            "weight",
+            &[c_out, c_in, ksize, ksize],
+            init.init(ksize, c_in, c_out),
+        )?,
+        stride,
+        padding: ksize / 2,
     })
+}
+
+/// Batch norm as `nn::batch_norm2d` makes it (weight 1, bias 0, running statistics), with
+/// tch's default momentum and epsilon.
+#[derive(Debug)]
+struct BatchNorm {
+    ws: Tensor,
+    bs: Tensor,
+    running_mean: Tensor,
+    running_var: Tensor,
+}
+
+impl BatchNorm {
+    fn f_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor, TchError> {
+        let defaults = nn::BatchNormConfig::default();
+        xs.f_batch_norm(
+            Some(&self.ws),
+            Some(&self.bs),
+            Some(&self.running_mean),
+            Some(&self.running_var),
+            train,
+            defaults.momentum,
+            defaults.eps,
+            defaults.cudnn_enabled,
+        )
+    }
+}
+
+fn batch_norm(p: nn::Path, channels: i64) -> Result<BatchNorm, TchError> {
+    // In `nn::batch_norm2d`'s order, so that variables are created as they always were.
+    let ws = p.f_var("weight", &[channels], nn::Init::Const(1.0))?;
+    let bs = p.f_var("bias", &[channels], nn::Init::Const(0.0))?;
+    Ok(BatchNorm {
+        running_mean: p.f_zeros_no_train("running_mean", &[channels])?,
+        running_var: p.f_ones_no_train("running_var", &[channels])?,
+        ws,
+        bs,
+    })
+}
+
+/// The classifier: PyTorch's default weight initialisation, bias 0.
+#[derive(Debug)]
+struct Linear {
+    ws: Tensor,
+    bs: Tensor,
+}
+
+impl Linear {
+    fn f_forward(&self, xs: &Tensor) -> Result<Tensor, TchError> {
+        xs.f_linear(&self.ws, Some(&self.bs))
+    }
+}
+
+fn linear(p: nn::Path, c_in: i64, c_out: i64) -> Result<Linear, TchError> {
+    let bound = 1.0 / (c_in as f64).sqrt();
+    // Bias first, as `nn::linear` creates them.
+    let bs = p.f_var("bias", &[c_out], nn::Init::Const(0.0))?;
+    let ws = p.f_var(
+        "weight",
+        &[c_out, c_in],
+        nn::Init::Uniform {
+            lo: -bound,
+            up: bound,
+        },
+    )?;
+    Ok(Linear { ws, bs })
+}
+
+/// Applies the activation to a fresh tensor; an error names the activation.
+fn activate(act: &Activation, x: Tensor, dropout: f64, train: bool) -> Result<Tensor, WrnError> {
+    act.f_forward_consume_dropout(x, dropout, train)
+        .map_err(|error| WrnError::Activation {
+            expr: act.expr().to_string(),
+            error,
+        })
+}
+
+/// A pre-activation basic block from `c_in` to `c_out` channels.
+#[derive(Debug)]
+pub struct Block {
+    bn1: BatchNorm,
+    conv1: Conv,
+    bn2: BatchNorm,
+    conv2: Conv,
+    shortcut: Option<Conv>,
+    dropout: f64,
+    act: Arc<Activation>,
+}
+
+impl Block {
+    /// Builds the block's parameters under `p`.
+    pub fn new(
+        p: nn::Path,
+        c_in: i64,
+        c_out: i64,
+        stride: i64,
+        dropout: f64,
+        init: ConvInit,
+        act: Arc<Activation>,
+    ) -> Result<Block, TchError> {
+        // Fields in creation order: the parameters are drawn in this order.
+        Ok(Block {
+            bn1: batch_norm(&p / "bn1", c_in)?,
+            conv1: conv(&p / "conv1", c_in, c_out, 3, stride, init)?,
+            bn2: batch_norm(&p / "bn2", c_out)?,
+            conv2: conv(&p / "conv2", c_out, c_out, 3, 1, init)?,
+            shortcut: if c_in != c_out {
+                Some(conv(&p / "shortcut", c_in, c_out, 1, stride, init)?)
+            } else {
+                None
+            },
+            dropout,
+            act,
+        })
+    }
+
+    /// The block applied to `xs`, in train mode (batch statistics, dropout) or not.
+    pub fn f_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor, WrnError> {
+        let o = activate(&self.act, self.bn1.f_forward_t(xs, train)?, 0.0, train)?;
+        let h = self.bn2.f_forward_t(&self.conv1.f_forward(&o)?, train)?;
+        let mut y = self
+            .conv2
+            .f_forward(&activate(&self.act, h, self.dropout, train)?)?;
+        // The convolution does not keep its output for backward: add in place.
+        let _ = match &self.shortcut {
+            None => y.f_add_(xs)?,
+            Some(sc) => y.f_add_(&sc.f_forward(&o)?)?,
+        };
+        Ok(y)
+    }
 }
 
 /// A group of `n` blocks, the first changing width and stride; dropout and initialisation
@@ -244,12 +345,19 @@ pub fn group(
     n: i64,
     cfg: &WrnConfig,
     act: &Arc<Activation>,
-) -> impl ModuleT {
+) -> Result<Vec<Block>, TchError> {
     let (dropout, init) = (cfg.dropout, cfg.init);
-    let first = block(&p / "0", c_in, c_out, stride, dropout, init, act.clone());
-    let mut layer = nn::seq_t().add(first);
+    let mut blocks = vec![Block::new(
+        &p / "0",
+        c_in,
+        c_out,
+        stride,
+        dropout,
+        init,
+        act.clone(),
+    )?];
     for i in 1..n {
-        layer = layer.add(block(
+        blocks.push(Block::new(
             &p / i.to_string().as_str(),
             c_out,
             c_out,
@@ -257,34 +365,55 @@ pub fn group(
             dropout,
             init,
             act.clone(),
-        ));
+        )?);
     }
-    layer
+    Ok(blocks)
 }
 
-/// WRN-d-k for 32x32 RGB images, returning logits `[N, classes]`.
-pub fn wrn(p: &nn::Path, cfg: &WrnConfig, act: &Arc<Activation>) -> Result<impl ModuleT, WrnError> {
+/// WRN-d-k for 32x32 RGB images (see the module). Its forward pass returns errors
+/// instead of panicking, so that a candidate activation that fails is a failed run.
+#[derive(Debug)]
+pub struct Wrn {
+    conv: Conv,
+    groups: [Vec<Block>; 3],
+    bn: BatchNorm,
+    fc: Linear,
+    act: Arc<Activation>,
+}
+
+impl Wrn {
+    /// Logits `[N, classes]` of images `xs` `[N, 3, 32, 32]`, in train mode or not.
+    pub fn f_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor, WrnError> {
+        let mut h = self.conv.f_forward(xs)?;
+        for block in self.groups.iter().flatten() {
+            h = block.f_forward_t(&h, train)?;
+        }
+        let h = activate(&self.act, self.bn.f_forward_t(&h, train)?, 0.0, train)?
+            .f_adaptive_avg_pool2d([1, 1])?;
+        let h = h.f_view((h.size()[0], -1))?;
+        Ok(self.fc.f_forward(&h)?)
+    }
+}
+
+/// Builds WRN-d-k's parameters under `p`. A shape that does not exist is
+/// [`WrnError::InvalidModel`]; parameters libtorch cannot create (too large to allocate)
+/// are [`WrnError::Torch`].
+pub fn wrn(p: &nn::Path, cfg: &WrnConfig, act: &Arc<Activation>) -> Result<Wrn, WrnError> {
     let n = cfg.blocks_per_group()?;
     let [w1, w2, w3] = cfg.widths();
-    let conv0 = conv(p / "conv", 3, 16, 3, 1, cfg.init);
-    let group1 = group(p / "group1", 16, w1, 1, n, cfg, act);
-    let group2 = group(p / "group2", w1, w2, 2, n, cfg, act);
-    let group3 = group(p / "group3", w2, w3, 2, n, cfg, act);
-    let bn = batch_norm(p / "bn", w3);
-    let fc = linear(p / "fc", w3, cfg.classes);
-    let act = act.clone();
-    Ok(nn::func_t(move |xs, train| {
-        let h = xs
-            .apply(&conv0)
-            .apply_t(&group1, train)
-            .apply_t(&group2, train)
-            .apply_t(&group3, train)
-            .apply_t(&bn, train);
-        activate(&act, h, 0.0, train)
-            .adaptive_avg_pool2d([1, 1])
-            .flat_view()
-            .apply(&fc)
-    }))
+    let conv0 = conv(p / "conv", 3, 16, 3, 1, cfg.init)?;
+    let group1 = group(p / "group1", 16, w1, 1, n, cfg, act)?;
+    let group2 = group(p / "group2", w1, w2, 2, n, cfg, act)?;
+    let group3 = group(p / "group3", w2, w3, 2, n, cfg, act)?;
+    let bn = batch_norm(p / "bn", w3)?;
+    let fc = linear(p / "fc", w3, cfg.classes)?;
+    Ok(Wrn {
+        conv: conv0,
+        groups: [group1, group2, group3],
+        bn,
+        fc,
+        act: act.clone(),
+    })
 }
 
 /// Number of trainable parameters in a var store (batch-norm running statistics are
@@ -394,7 +523,10 @@ mod tests {
                     first = Some(copy);
                 }
             }
-            net.forward_t(&x, true).sum(Kind::Float).backward();
+            net.f_forward_t(&x, true)
+                .unwrap()
+                .sum(Kind::Float)
+                .backward();
             let vars = vs.variables();
             let mut g: Vec<(String, Tensor)> = vars
                 .iter()
@@ -426,8 +558,11 @@ mod tests {
         let act = Arc::new(Activation::relu());
         let net = wrn(&vs.root(), &WrnConfig::new(10, 1, 7), &act).unwrap();
         let x = Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu));
-        assert_eq!(net.forward_t(&x, true).size(), [4, 7]);
-        assert_eq!(tch::no_grad(|| net.forward_t(&x, false)).size(), [4, 7]);
+        assert_eq!(net.f_forward_t(&x, true).unwrap().size(), [4, 7]);
+        assert_eq!(
+            tch::no_grad(|| net.f_forward_t(&x, false)).unwrap().size(),
+            [4, 7]
+        );
         let vars = vs.variables();
         let w = &vars["group1.0.bn1.weight"];
         assert_eq!(w.min().double_value(&[]), 1.0);

@@ -25,8 +25,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tch::{Device, Kind, Tensor};
 
-use crate::data::{Dataset, IMAGE_BYTES, IMAGE_SHAPE};
+use crate::data::dataset::{Dataset, IMAGE_BYTES, IMAGE_SHAPE};
 use crate::error::{Result, WrnError};
+use crate::stale::remove_stale_temporaries;
 
 /// Keras' default `zca_epsilon`, for pixels scaled to `[0, 1]`.
 pub const KERAS_ZCA_EPSILON: f64 = 1e-6;
@@ -172,7 +173,7 @@ fn cached(
     if let Some(found) = Whitening::load(&path, key) {
         return Ok(found);
     }
-    remove_stale_temporaries(cache_dir);
+    remove_stale_temporaries(cache_dir, cache_writer_pid);
     let fitted = fit()?;
     // The cache only saves time: a read-only or full disk must not sink a run whose fit is
     // already in memory.
@@ -190,26 +191,13 @@ fn cached(
 /// The extension of a cache file being written, followed by the writer's process id.
 const TMP_PREFIX: &str = "tmp-";
 
-/// Removes temporaries of writers that no longer run (a kill during a write), where the
-/// system lets us tell (`/proc`).
-fn remove_stale_temporaries(cache_dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(cache_dir) else {
-        return;
-    };
-    if !Path::new("/proc/self").exists() {
-        return;
-    }
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let pid = name
-            .to_str()
-            .filter(|n| n.starts_with("whitening-"))
-            .and_then(|n| n.rsplit_once(&format!(".{TMP_PREFIX}")))
-            .and_then(|(_, pid)| pid.parse::<u32>().ok());
-        if pid.is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists()) {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
+/// The process id in the name of a cache file being written
+/// (`whitening-<key>.tmp-<pid>`).
+fn cache_writer_pid(name: &str) -> Option<u32> {
+    let (_, pid) = name
+        .strip_prefix("whitening-")?
+        .rsplit_once(&format!(".{TMP_PREFIX}"))?;
+    pid.parse().ok()
 }
 
 /// Where fits are cached for data in `data_dir`: `$ACTFN_CACHE/whitening` when

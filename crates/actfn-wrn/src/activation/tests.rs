@@ -1,0 +1,493 @@
+//! The tensor backend against actfn-expr's f64 evaluator, op by op on a dense grid, and
+//! the two gradient modes against each other.
+
+use super::program::{Node, Program, Ref, CHUNK};
+use super::*;
+use actfn_expr::{BinaryOp, SearchSpace, EPS, PAPER_FUNCTIONS};
+use rand::SeedableRng;
+use tch::{Device, Kind};
+
+const F32_EPS: f64 = EPS as f32 as f64;
+
+fn r32(v: f64) -> f64 {
+    v as f32 as f64
+}
+
+fn fmax(m: f64, v: f64) -> f64 {
+    if v.is_finite() {
+        m.max(v.abs())
+    } else {
+        m
+    }
+}
+
+fn parts(act: &Activation) -> (&Program, Ref, Option<Ref>) {
+    match &act.plan {
+        Plan::Program { program, f, df } => (program, *f, *df),
+        Plan::Relu => panic!("relu has no program"),
+    }
+}
+
+/// The program evaluated in f64 at `x`, op by op with `UnaryOp::eval`/`BinaryOp::eval`.
+/// With `round`, it models the f32 tensor backend: every result and every constant
+/// meeting a tensor rounded to f32, and the protected ops' EPS the f32 scalar torch
+/// sees. Returns each output's value and the largest finite intermediate magnitude.
+fn mirror(p: &Program, outs: &[Ref], x: f64, round: bool) -> Vec<(f64, f64)> {
+    mirror_perturbed(p, outs, x, round, 0.0)
+}
+
+/// [`mirror`] with every rounded result scaled by `1 + wobble` (alternating in sign
+/// from node to node when `wobble < 0`): how much a few ulps of error in the
+/// intermediates move the outputs at this `x`.
+fn mirror_perturbed(
+    p: &Program,
+    outs: &[Ref],
+    x: f64,
+    round: bool,
+    wobble: f64,
+) -> Vec<(f64, f64)> {
+    let node = std::cell::Cell::new(0usize);
+    let rd = |v: f64| {
+        if !round {
+            return v;
+        }
+        let w = if wobble < 0.0 && node.get() % 2 == 1 {
+            wobble
+        } else {
+            wobble.abs()
+        };
+        r32(r32(v) * (1.0 + w))
+    };
+    let eps = if round { F32_EPS } else { EPS };
+    let mut vals: Vec<(f64, f64)> = vec![(f64::NAN, 0.0); p.nodes.len()];
+    let get = |vals: &[(f64, f64)], r: Ref| match r {
+        Ref::X => (x, x.abs(), false),
+        Ref::Const(c) => (c, 0.0, true),
+        Ref::Node(i) => (vals[i].0, vals[i].1, false),
+    };
+    for i in 0..p.nodes.len() {
+        node.set(i);
+        let (out, m) = match p.nodes[i] {
+            Node::Unary(op, a) => {
+                let (v, m, _) = get(&vals, a);
+                let out = match op {
+                    UnaryOp::LogAbs => rd(rd(v + eps).abs().ln()),
+                    UnaryOp::Gaussian => rd(rd(-rd(v * v)).exp()),
+                    _ => rd(op.eval(v)),
+                };
+                (out, m)
+            }
+            Node::Binary(op, a, b) => {
+                let (va, ma, ka) = get(&vals, a);
+                let (vb, mb, kb) = get(&vals, b);
+                let out = match op {
+                    BinaryOp::Div if kb => rd(va / rd(vb + EPS)),
+                    BinaryOp::Div => rd(if ka { rd(va) } else { va } / rd(vb + eps)),
+                    _ => {
+                        let va = if ka { rd(va) } else { va };
+                        let vb = if kb { rd(vb) } else { vb };
+                        rd(op.eval(va, vb))
+                    }
+                };
+                (out, ma.max(mb))
+            }
+            Node::Masked(s, g) => {
+                let (vs, ms, _) = get(&vals, s);
+                let (vg, mg, kg) = get(&vals, g);
+                let vg = if kg { rd(vg) } else { vg };
+                (if vs == 0.0 { 0.0 } else { rd(vs * vg) }, ms.max(mg))
+            }
+        };
+        vals[i] = (out, fmax(m, out));
+    }
+    outs.iter()
+        .map(|&r| {
+            let (v, m, _) = get(&vals, r);
+            (v, m)
+        })
+        .collect()
+}
+
+/// 20001 points on [-10, 10], plus 0, the f32 neighbours of the protected ops' pole
+/// and of ±1, and tiny and large values.
+fn grid() -> Vec<f64> {
+    let mut xs: Vec<f64> = (0..=20_000).map(|i| r32(-10.0 + i as f64 * 1e-3)).collect();
+    for base in [0.0f32, -(EPS as f32), EPS as f32, 1.0, -1.0] {
+        xs.push(base as f64);
+        let (mut lo, mut hi) = (base as f64, base as f64);
+        for _ in 0..3 {
+            lo = next_f32(lo, -1.0);
+            hi = next_f32(hi, 1.0);
+            xs.extend([lo, hi]);
+        }
+    }
+    xs.extend([
+        1e-7, -1e-7, 1e-30, -1e-30, 20.0, -20.0, 50.0, -50.0, 100.0, -100.0,
+    ]);
+    xs
+}
+
+/// The f32 next to `v` towards `dir`.
+fn next_f32(v: f64, dir: f64) -> f64 {
+    let f = v as f32;
+    let up = dir > 0.0;
+    let n = if f == 0.0 {
+        if up {
+            f32::from_bits(1)
+        } else {
+            -f32::from_bits(1)
+        }
+    } else if (f > 0.0) == up {
+        f32::from_bits(f.to_bits() + 1)
+    } else {
+        f32::from_bits(f.to_bits() - 1)
+    };
+    n as f64
+}
+
+/// Values (and, with `grad`, the input gradient of their sum) on the tensor backend.
+fn run_tensor(act: &Activation, xs: &[f64], grad: bool) -> (Vec<f64>, Option<Vec<f64>>) {
+    let x32: Vec<f32> = xs.iter().map(|&v| v as f32).collect();
+    let x = Tensor::from_slice(&x32).set_requires_grad(grad);
+    let y = act.f_forward(&x).unwrap();
+    let values = Vec::<f64>::try_from(y.to_kind(Kind::Double)).unwrap();
+    let grads = grad.then(|| {
+        if !y.requires_grad() {
+            // A constant activation in autograd mode: no graph, zero gradient.
+            return vec![0.0; xs.len()];
+        }
+        y.sum(Kind::Float).backward();
+        Vec::<f64>::try_from(x.grad().to_kind(Kind::Double)).unwrap()
+    });
+    (values, grads)
+}
+
+fn same(t: f64, r: f64, m: f64) -> bool {
+    if r.is_nan() || t.is_nan() {
+        r.is_nan() && t.is_nan()
+    } else if r.is_infinite() || t.is_infinite() {
+        r == t
+    } else {
+        (t - r).abs() <= 1e-4 * r.abs() + 1e-5 * m.max(1e-2)
+    }
+}
+
+/// Points where the tensor value differs from the rounded mirror of `r`.
+///
+/// Where they differ, the value is still accepted if it lies within the envelope of
+/// the mirror at `x` and its neighbouring f32s (one rounding may move a kink or a tie
+/// by an ulp of `x`) with its intermediates perturbed by 8 ulps (torch's f32 kernels
+/// are within a few ulps, which ill-conditioned expressions such as `cos(e^x)` for
+/// large `x` amplify), or, for an infinite or NaN value, if one of those is too.
+fn mismatches(p: &Program, r: Ref, xs: &[f64], got: &[f64]) -> Vec<String> {
+    const WOBBLE: f64 = 4.76837158203125e-7; // 2^-21
+    xs.iter()
+        .zip(got)
+        .filter_map(|(&x, &t)| {
+            let (v, m) = mirror(p, &[r], x, true)[0];
+            if same(t, r32(v), m) {
+                return None;
+            }
+            let mut candidates = Vec::new();
+            for x in [x, next_f32(x, 1.0), next_f32(x, -1.0)] {
+                for w in [0.0, WOBBLE, -WOBBLE] {
+                    candidates.push(mirror_perturbed(p, &[r], x, true, w)[0].0);
+                }
+            }
+            // Near f32's limit, torch's kernels (cosh = e^|x| / 2, ...) overflow a
+            // little earlier or later than the correctly rounded value.
+            let near_overflow =
+                |a: f64, b: f64| a.signum() == b.signum() && a.abs().min(b.abs()) >= 1e38;
+            let ok = if t.is_finite() {
+                let finite: Vec<f64> = candidates
+                    .iter()
+                    .copied()
+                    .filter(|c| c.is_finite())
+                    .collect();
+                let lo = finite.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let tol = 1e-4 * t.abs() + 1e-5 * m.max(1e-2);
+                (!finite.is_empty() && t >= lo - tol && t <= hi + tol)
+                    || candidates
+                        .iter()
+                        .any(|&c| c.is_infinite() && near_overflow(c, t))
+            } else {
+                candidates
+                    .iter()
+                    .any(|&c| c == t || (c.is_nan() && t.is_nan()) || near_overflow(c, t))
+            };
+            (!ok).then(|| format!("x = {x:e}: tensor {t:e}, mirror {:e}", r32(v)))
+        })
+        .collect()
+}
+
+fn bits_equal(a: f64, b: f64) -> bool {
+    a == b || (a.is_nan() && b.is_nan())
+}
+
+/// Pins `e` on the grid: the compiled program is `Expr::eval` exactly (in f64), the
+/// tensor values match the program op by op (f32), in both modes, with and without
+/// gradient; in symbolic mode the gradient is `Expr::derivative` wherever that is a
+/// number, and matches the program's derivative op by op.
+fn check(e: &Expr, xs: &[f64]) {
+    // `dsinc` is itself a derivative; its derivative (a second derivative of sinc)
+    // is not used in training, and its f64 form is unreliable near 0.
+    let mut second = false;
+    e.visit(&mut |n| second |= matches!(n, Expr::Unary(UnaryOp::DSinc, _)));
+    let d = e
+        .derivative()
+        .expect("test functions are within the limits");
+    for mode in [ActivationMode::SymbolicGrad, ActivationMode::Autograd] {
+        let act = Activation::new(e, mode);
+        if act.is_relu() {
+            continue;
+        }
+        let (p, f, df) = parts(&act);
+        for &x in xs {
+            let (v, _) = mirror(p, &[f], x, false)[0];
+            assert!(
+                bits_equal(v, e.eval(x)),
+                "{e}: program {v} != eval {} at {x}",
+                e.eval(x)
+            );
+            if let (Some(df), false) = (df, second) {
+                let (dv, _) = mirror(p, &[df], x, false)[0];
+                let want = d.eval(x);
+                assert!(
+                    want.is_nan() || bits_equal(dv, want),
+                    "{e}: d/dx {dv} != {want} at {x}"
+                );
+            }
+        }
+        for grad in [false, true] {
+            if grad && second && df.is_some() {
+                continue;
+            }
+            let (got, grads) = run_tensor(&act, xs, grad);
+            let mut bad = mismatches(p, f, xs, &got);
+            if let (Some(df), true) = (df, grad) {
+                bad.extend(mismatches(p, df, xs, grads.as_ref().unwrap()));
+            }
+            assert!(
+                bad.is_empty(),
+                "{e} ({mode}, grad {grad}): {} mismatches, e.g. {:?}",
+                bad.len(),
+                &bad[..bad.len().min(5)]
+            );
+        }
+    }
+}
+
+#[test]
+fn every_unary_op_agrees_with_ops_on_a_dense_grid() {
+    let xs = grid();
+    for op in UnaryOp::every() {
+        check(&Expr::unary(op, Expr::X), &xs);
+        // And on an intermediate (overwritten in place in no-grad runs).
+        check(&Expr::unary(op, Expr::unary(UnaryOp::Neg, Expr::X)), &xs);
+    }
+}
+
+#[test]
+fn every_binary_op_agrees_with_ops_on_a_dense_grid() {
+    let xs = grid();
+    let operands = [
+        Expr::X,
+        Expr::unary(UnaryOp::Sin, Expr::X),
+        Expr::unary(UnaryOp::Neg, Expr::X),
+        Expr::constant(0.0),
+        Expr::constant(-0.5),
+        Expr::constant(f64::NAN),
+        Expr::unary(UnaryOp::Cos, Expr::constant(1.0)),
+    ];
+    for op in BinaryOp::ALL {
+        for a in &operands {
+            for b in &operands {
+                check(&Expr::binary(op, a.clone(), b.clone()), &xs);
+            }
+        }
+    }
+}
+
+#[test]
+fn random_s2_members_and_paper_functions_agree_on_a_dense_grid() {
+    let xs = grid();
+    let space = SearchSpace::paper(2);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut exprs: Vec<Expr> = (0..40).map(|_| space.sample(&mut rng)).collect();
+    exprs.extend(
+        PAPER_FUNCTIONS
+            .iter()
+            .map(|(_, t)| t.parse::<Expr>().unwrap()),
+    );
+    for e in &exprs {
+        check(e, &xs);
+    }
+}
+
+#[test]
+fn special_values_match_the_op_definitions() {
+    let act = |s: &str| Activation::new(&s.parse().unwrap(), ActivationMode::SymbolicGrad);
+    let at = |a: &Activation, x: f32| {
+        a.f_value(&Tensor::from_slice(&[x]))
+            .unwrap()
+            .double_value(&[0])
+    };
+    assert_eq!(at(&act("sinc(x)"), 0.0), 1.0);
+    assert!((at(&act("sinc(x)"), 1.0) - 1f64.sin()).abs() < 1e-6);
+    assert!(at(&act("sqrt(x)"), -1.0).is_nan());
+    assert_eq!(at(&act("logabs(x)"), -(EPS as f32)), f64::NEG_INFINITY);
+    assert!(at(&act("x / x"), 0.0).abs() < 1e-12);
+    assert!((at(&act("1 / x"), 0.0) - 1.0 / EPS).abs() < 1e-2);
+    assert_eq!(at(&act("softplus(x)"), 1000.0), 1000.0);
+    assert_eq!(at(&act("softplus(x)"), -1000.0), 0.0);
+    assert!(at(&act("max(x, sqrt(x))"), -1.0).is_nan());
+    assert!(at(&act("min(sqrt(x), x)"), -1.0).is_nan());
+    assert_eq!(at(&act("zero(sqrt(x))"), -1.0), 0.0);
+    assert_eq!(at(&act("one(x)"), 5.0), 1.0);
+    assert!(at(&act("sign(sqrt(x))"), -1.0).is_nan());
+    assert!(at(&act("step(sqrt(x))"), -1.0).is_nan());
+    assert_eq!(at(&act("dsinc(x)"), 0.0), 0.0);
+}
+
+/// Autograd agrees with the symbolic derivative wherever the function is smooth.
+#[test]
+fn autograd_and_symbolic_gradients_agree() {
+    let xs: Vec<f64> = (0..=4000)
+        .map(|i| r32(-10.0 + i as f64 * 5e-3 + 1.3e-4))
+        .collect();
+    let space = SearchSpace::paper(2);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut exprs: Vec<Expr> = (0..30).map(|_| space.sample(&mut rng)).collect();
+    exprs.extend(
+        PAPER_FUNCTIONS
+            .iter()
+            .map(|(_, t)| t.parse::<Expr>().unwrap()),
+    );
+    for e in &exprs {
+        let sym = Activation::new(e, ActivationMode::SymbolicGrad);
+        let auto = Activation::new(e, ActivationMode::Autograd);
+        let (v_sym, g_sym) = run_tensor(&sym, &xs, true);
+        let (v_auto, g_auto) = run_tensor(&auto, &xs, true);
+        let (g_sym, g_auto) = (g_sym.unwrap(), g_auto.unwrap());
+        let disagree = (0..xs.len())
+            .filter(|&i| {
+                let (s, a) = (g_sym[i], g_auto[i]);
+                v_sym[i].is_finite()
+                    && v_auto[i].is_finite()
+                    && s.is_finite()
+                    && a.is_finite()
+                    && (s - a).abs() > 1e-3 * (1.0 + s.abs())
+            })
+            .count();
+        assert!(disagree <= 4, "{e}: gradients differ at {disagree} points");
+    }
+}
+
+#[test]
+fn derivative_zeros_are_strong_where_a_branch_is_inactive() {
+    // sqrt(relu(x)): autograd's relu backward masks sqrt's infinite slope at 0.
+    let e: Expr = "sqrt(relu(x))".parse().unwrap();
+    let xs = [-2.0, -0.5, 0.0, 0.25, 4.0];
+    for mode in [ActivationMode::SymbolicGrad, ActivationMode::Autograd] {
+        let (v, g) = run_tensor(&Activation::new(&e, mode), &xs, true);
+        assert_eq!(v, [0.0, 0.0, 0.0, 0.5, 2.0], "{mode}");
+        let g = g.unwrap();
+        assert_eq!(g[..2], [0.0, 0.0], "{mode}");
+        assert_eq!(g[3], 1.0, "{mode}");
+        assert_eq!(g[4], 0.25, "{mode}");
+    }
+}
+
+#[test]
+fn symbolic_gradient_keeps_the_exact_value() {
+    let e: Expr = "atan(x) * min(x, 0) + sinc(x)".parse().unwrap();
+    let xs: Vec<f64> = (0..1000).map(|i| r32(-5.0 + i as f64 * 1e-2)).collect();
+    let act = Activation::new(&e, ActivationMode::SymbolicGrad);
+    assert_eq!(
+        run_tensor(&act, &xs, false).0,
+        run_tensor(&act, &xs, true).0
+    );
+}
+
+#[test]
+fn relu_takes_the_fast_path() {
+    for s in ["relu(x)", "max(x, 0)", "max(0, x)"] {
+        let act = Activation::new(&s.parse().unwrap(), ActivationMode::SymbolicGrad);
+        assert!(act.is_relu(), "{s}");
+    }
+    let act = Activation::new(&"max(x, 1)".parse().unwrap(), ActivationMode::SymbolicGrad);
+    assert!(!act.is_relu());
+    // In place on a consumed input, gradient 0 or 1.
+    let x = Tensor::from_slice(&[-1.0f32, 0.0, 2.0]).set_requires_grad(true);
+    let y = Activation::relu().f_forward_consume(&x * 1.0).unwrap();
+    y.sum(Kind::Float).backward();
+    assert_eq!(Vec::<f32>::try_from(&y).unwrap(), [0.0, 0.0, 2.0]);
+    assert_eq!(Vec::<f32>::try_from(x.grad()).unwrap(), [0.0, 0.0, 1.0]);
+}
+
+#[test]
+fn consume_and_dropout_paths_match_the_plain_forward() {
+    let e: Expr = "tanh(x) * min(x, 0) + x".parse().unwrap();
+    let act = Activation::new(&e, ActivationMode::SymbolicGrad);
+    let x = Tensor::randn([4, 8, 5, 5], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+    let plain = act.f_forward(&x).unwrap();
+    let consumed = act.f_forward_consume(&x * 1.0).unwrap();
+    assert_eq!(plain, consumed);
+    // Dropout folded into f and f': outputs are f / (1 - p) or 0, and the gradient
+    // follows the same mask.
+    tch::manual_seed(3);
+    let y = act.f_forward_consume_dropout(&x * 1.0, 0.5, true).unwrap();
+    let kept = y.ne(0.0);
+    let expected = plain.detach() * 2.0;
+    assert!(y
+        .masked_select(&kept)
+        .allclose(&expected.masked_select(&kept), 1e-6, 1e-6, false));
+    let frac = kept
+        .to_kind(Kind::Float)
+        .mean(Kind::Float)
+        .double_value(&[]);
+    assert!((0.3..0.7).contains(&frac), "{frac}");
+    y.sum(Kind::Float).backward();
+    let dropped = x.grad().masked_select(&kept.logical_not());
+    assert_eq!(dropped.abs().max().double_value(&[]), 0.0);
+    // Eval mode: no dropout.
+    assert_eq!(act.f_forward_dropout(&x, 0.5, false).unwrap(), plain);
+}
+
+#[test]
+fn chunked_runs_equal_whole_tensor_runs() {
+    // Over 2 * CHUNK elements (and not a multiple of CHUNK): run in slices.
+    let e: Expr = "atan(x) * min(x, 0) + sinc(x) / (x^2 + 1)".parse().unwrap();
+    let act = Activation::new(&e, ActivationMode::SymbolicGrad);
+    let (p, f, df) = parts(&act);
+    let x = Tensor::randn([2, CHUNK / 64 + 3, 8, 8], (Kind::Float, Device::Cpu)) * 3.0;
+    let _guard = tch::no_grad_guard();
+    let whole = p.run(&x, &[f, df.unwrap()], true).unwrap();
+    let chunked = p.run_chunked(&x, &[f, df.unwrap()]).unwrap();
+    for (a, b) in whole.iter().zip(&chunked) {
+        assert_eq!(a.size(), x.size());
+        assert!(a.equal(b));
+    }
+    assert!(act.f_value(&x).unwrap().equal(&whole[0]));
+}
+
+#[test]
+fn shared_subexpressions_are_computed_once() {
+    // exp(x) and its derivative exp(x) are one node.
+    let act = Activation::new(&"exp(x)".parse().unwrap(), ActivationMode::SymbolicGrad);
+    assert_eq!(act.op_count(), 1);
+    let act = Activation::new(
+        &"sin(x) * sin(x)".parse().unwrap(),
+        ActivationMode::Autograd,
+    );
+    assert_eq!(act.op_count(), 2);
+}
+
+#[test]
+fn modes_parse_and_print() {
+    for m in [ActivationMode::Autograd, ActivationMode::SymbolicGrad] {
+        assert_eq!(m.to_string().parse::<ActivationMode>().unwrap(), m);
+    }
+    assert!("fast".parse::<ActivationMode>().is_err());
+}

@@ -1,0 +1,25 @@
+//! Training and evaluation of a WRN with a candidate activation: SGD with Nesterov momentum
+//! and a multi-step learning-rate schedule, seeded, checkpointed at every epoch end, and
+//! reporting a candidate that diverges or fails as a status, never a crash.
+//!
+//! The trainer works on plain tensors ([`TrainData`]): images f32 `[N, 3, 32, 32]`
+//! (already centred and whitened), labels i64 `[N]`. [`crate::data::prepare()`] makes them.
+//!
+//! - [`config`]: [`TrainConfig`] and the paper's presets;
+//! - [`outcome`]: how a run ended ([`TrainStatus`], [`EpochMetrics`], [`TrainOutcome`]);
+//! - [`sgd`]: the optimizer;
+//! - [`run_dir`]: the files of a run's folder;
+//! - [`run`]: the training loop, [`train`].
+
+pub mod config;
+pub mod outcome;
+pub mod run;
+pub mod run_dir;
+pub mod sgd;
+
+pub use crate::data::TrainData;
+pub use config::TrainConfig;
+pub use outcome::{EpochMetrics, TrainOutcome, TrainStatus};
+pub use run::{evaluate, set_threads, train, RunOptions};
+pub use run_dir::{save_ron, CheckpointState};
+pub use sgd::Sgd;
