@@ -34,10 +34,13 @@ use actfn_expr::{simplify, Expr, UnaryOp};
 use serde::{Deserialize, Serialize};
 use tch::{TchError, Tensor};
 
+use fused::Fused;
 use program::{Program, Ref};
 
+mod fused;
 mod kernels;
 mod program;
+mod vmath;
 #[cfg(test)]
 mod tests;
 
@@ -47,12 +50,16 @@ mod tests;
 pub enum ActivationMode {
     /// Autograd through every op of `f`: simple, but stores every intermediate.
     Autograd,
-    /// `f` and its symbolic derivative computed without autograd; stores only `f'`.
-    /// Faster and much leaner than [`ActivationMode::Autograd`] (`actfn bench step`
-    /// measures both), hence the default.
+    /// `f` and its symbolic derivative computed without autograd, op by op with libtorch
+    /// kernels; stores only `f'`. Faster and much leaner than
+    /// [`ActivationMode::Autograd`] (`actfn bench step` measures both).
     #[default]
     #[serde(rename = "symbolic")]
     SymbolicGrad,
+    /// As [`ActivationMode::SymbolicGrad`], but on the CPU `f` and `f'` come from one
+    /// fused pass over memory (`fused.rs`): the same values to f32 rounding of the
+    /// transcendental functions, not bit for bit. On other devices, op by op.
+    Fused,
 }
 
 impl ActivationMode {
@@ -61,6 +68,7 @@ impl ActivationMode {
         match self {
             ActivationMode::Autograd => "autograd",
             ActivationMode::SymbolicGrad => "symbolic",
+            ActivationMode::Fused => "fused",
         }
     }
 }
@@ -78,8 +86,9 @@ impl FromStr for ActivationMode {
         match s {
             "autograd" => Ok(ActivationMode::Autograd),
             "symbolic" | "symbolic-grad" => Ok(ActivationMode::SymbolicGrad),
+            "fused" => Ok(ActivationMode::Fused),
             other => Err(format!(
-                "unknown activation mode {other:?} (expected autograd or symbolic)"
+                "unknown activation mode {other:?} (expected autograd, symbolic or fused)"
             )),
         }
     }
@@ -102,7 +111,17 @@ enum Plan {
         program: Program,
         f: Ref,
         df: Option<Ref>,
+        /// In fused mode, the CPU kernels for `f` alone and for `f` with `f'`.
+        fused: Option<Box<FusedPair>>,
     },
+}
+
+/// The fused kernels of a program (see `fused.rs`).
+#[derive(Debug, Clone)]
+struct FusedPair {
+    value: Fused,
+    /// `f` and `f'`; `None` without a symbolic derivative.
+    both: Option<Fused>,
 }
 
 impl Activation {
@@ -119,11 +138,22 @@ impl Activation {
                 ActivationMode::Autograd => None,
                 // A derivative past actfn-expr's size limits is refused; the gradient
                 // then comes from autograd, as without a symbolic derivative.
-                ActivationMode::SymbolicGrad => {
+                ActivationMode::SymbolicGrad | ActivationMode::Fused => {
                     simple.derivative().ok().map(|d| program.add_derivative(&d))
                 }
             };
-            Plan::Program { program, f, df }
+            let fused = (mode == ActivationMode::Fused).then(|| {
+                Box::new(FusedPair {
+                    value: Fused::new(&program, &[f]),
+                    both: df.map(|df| Fused::new(&program, &[f, df])),
+                })
+            });
+            Plan::Program {
+                program,
+                f,
+                df,
+                fused,
+            }
         };
         Activation {
             expr: expr.clone(),
@@ -198,9 +228,12 @@ impl Activation {
         let _guard = tch::no_grad_guard();
         match &self.plan {
             Plan::Relu => x.f_relu(),
-            Plan::Program { program, f, .. } => {
-                Ok(program.run_chunked(x, &[*f])?.pop().expect("one output"))
-            }
+            Plan::Program {
+                program, f, fused, ..
+            } => match fused {
+                Some(k) if Fused::accepts(x) => Ok(k.value.run(x)?.pop().expect("one output")),
+                _ => Ok(program.run_chunked(x, &[*f])?.pop().expect("one output")),
+            },
         }
     }
 
@@ -212,16 +245,26 @@ impl Activation {
                 Input::Owned(mut t) if !(needs_grad && t.is_leaf()) => t.f_relu_()?,
                 other => other.tensor().f_relu()?,
             },
-            Plan::Program { program, f, df } => match (needs_grad, df) {
+            Plan::Program {
+                program,
+                f,
+                df,
+                fused,
+            } => match (needs_grad, df) {
                 (true, Some(df)) => {
-                    return symbolic_grad(program, x, *f, *df, if dropout { p } else { 0.0 })
+                    let both = fused.as_ref().and_then(|k| k.both.as_ref());
+                    let p = if dropout { p } else { 0.0 };
+                    return symbolic_grad(program, both, x, *f, *df, p);
                 }
                 // Autograd mode: out of place, so that autograd may keep what it needs.
                 (true, None) => program.run(x.tensor(), &[*f], false)?.remove(0),
                 // No gradient wanted: the value only, in place where possible.
                 (false, _) => {
                     let _guard = tch::no_grad_guard();
-                    program.run_chunked(x.tensor(), &[*f])?.remove(0)
+                    match fused {
+                        Some(k) if Fused::accepts(x.tensor()) => k.value.run(x.tensor())?.remove(0),
+                        _ => program.run_chunked(x.tensor(), &[*f])?.remove(0),
+                    }
                 }
             },
         };
@@ -253,6 +296,7 @@ impl Input<'_> {
 /// derivative).
 fn symbolic_grad(
     program: &Program,
+    fused: Option<&Fused>,
     x: Input<'_>,
     f: Ref,
     df: Ref,
@@ -260,7 +304,10 @@ fn symbolic_grad(
 ) -> Result<Tensor, TchError> {
     let (value, slope) = {
         let _guard = tch::no_grad_guard();
-        let mut outs = program.run_chunked(x.tensor(), &[f, df])?;
+        let mut outs = match fused {
+            Some(k) if Fused::accepts(x.tensor()) => k.run(x.tensor())?,
+            _ => program.run_chunked(x.tensor(), &[f, df])?,
+        };
         let slope = outs.pop().expect("two outputs");
         let value = outs.pop().expect("two outputs");
         if p > 0.0 {

@@ -23,7 +23,7 @@ fn fmax(m: f64, v: f64) -> f64 {
 
 fn parts(act: &Activation) -> (&Program, Ref, Option<Ref>) {
     match &act.plan {
-        Plan::Program { program, f, df } => (program, *f, *df),
+        Plan::Program { program, f, df, .. } => (program, *f, *df),
         Plan::Relu => panic!("relu has no program"),
     }
 }
@@ -237,7 +237,11 @@ fn check(e: &Expr, xs: &[f64]) {
     let d = e
         .derivative()
         .expect("test functions are within the limits");
-    for mode in [ActivationMode::SymbolicGrad, ActivationMode::Autograd] {
+    for mode in [
+        ActivationMode::SymbolicGrad,
+        ActivationMode::Fused,
+        ActivationMode::Autograd,
+    ] {
         let act = Activation::new(e, mode);
         if act.is_relu() {
             continue;
@@ -486,7 +490,11 @@ fn shared_subexpressions_are_computed_once() {
 
 #[test]
 fn modes_parse_and_print() {
-    for m in [ActivationMode::Autograd, ActivationMode::SymbolicGrad] {
+    for m in [
+        ActivationMode::Autograd,
+        ActivationMode::SymbolicGrad,
+        ActivationMode::Fused,
+    ] {
         assert_eq!(m.to_string().parse::<ActivationMode>().unwrap(), m);
     }
     assert!("fast".parse::<ActivationMode>().is_err());

@@ -1,0 +1,423 @@
+//! The fused CPU kernel: a compiled [`Program`] run element by element over f32 slices,
+//! all of its ops (`f` and `f'` together) on one small cache-resident chunk before the
+//! next, in parallel over libtorch's thread count.
+//!
+//! Op by op, every node of a program is a pass over the whole activation tensor (tens of
+//! MB for a WRN layer): memory traffic, one allocation and one libtorch dispatch per op.
+//! Fused, the input is read once and `f` and `f'` are written once; the intermediates of
+//! a chunk of [`LANES`] elements live in a small scratch buffer that stays in the L1/L2
+//! cache. Each op is a tight loop over the chunk, so the cheap ones (`+`, `*`, `max`,
+//! `step`, ...) vectorise; the transcendental ones call the f32 functions of the C
+//! library's functions would cost more than the memory passes saved, so they are
+//! evaluated eight lanes at a time by `vmath.rs`, accurate to a few ulps like libtorch's
+//! vectorised kernels.
+//!
+//! Each op mirrors the tensor function of `kernels.rs` (and thereby `actfn_expr::ops`):
+//! the same formulas in the same f32 order, the same EPS (rounded to f32, as the scalar
+//! torch sees), the same NaN and domain handling. The result of every element depends on
+//! that element only, so chunking and threading never change a bit: the output is the
+//! same for any thread count.
+
+use actfn_expr::{BinaryOp, UnaryOp, EPS};
+use tch::{Device, Kind, TchError, Tensor};
+
+use std::mem::MaybeUninit;
+
+use wide::{f32x8, CmpEq, CmpGt, CmpLt};
+
+use super::program::{Node, Program, Ref};
+use super::vmath::{self, splat};
+
+/// Elements per chunk of the inner loop: the scratch buffer is one chunk per node
+/// (4 KiB each), so a program of a few dozen nodes stays within the L2 cache.
+pub(super) const LANES: usize = 1024;
+
+/// Below this many elements a single thread does the work (spawning costs more).
+const PARALLEL_MIN: usize = 64 * LANES;
+
+/// The f32 EPS of the protected ops, as libtorch sees the f64 scalar on an f32 tensor.
+const EPS32: f32 = EPS as f32;
+
+/// An operand of a fused op: the input, a node's chunk, or a constant.
+#[derive(Debug, Clone, Copy)]
+enum Src {
+    X,
+    Node(usize),
+    Const(f32),
+}
+
+impl From<Ref> for Src {
+    fn from(r: Ref) -> Src {
+        match r {
+            Ref::X => Src::X,
+            Ref::Const(c) => Src::Const(c as f32),
+            Ref::Node(i) => Src::Node(i),
+        }
+    }
+}
+
+/// One op of the fused program, writing the chunk of its node.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Unary(UnaryOp, Src),
+    Binary(BinaryOp, Src, Src),
+    /// `selector * other`, 0 wherever the selector is 0 (see `Node::Masked`).
+    Masked(Src, Src),
+}
+
+/// A program ready for fused evaluation of some of its values.
+#[derive(Debug, Clone)]
+pub(super) struct Fused {
+    /// `(node, op)` for every node the outputs need, in topological order.
+    ops: Vec<(usize, Op)>,
+    /// Number of nodes of the program (the scratch buffer holds one chunk per node).
+    nodes: usize,
+    outputs: Vec<Src>,
+}
+
+/// A chunk operand resolved against the buffers: lanes or a scalar.
+#[derive(Clone, Copy)]
+enum Val<'a> {
+    Slice(&'a [f32x8]),
+    Scalar(f32),
+}
+
+impl Fused {
+    /// Compiles the values `outputs` of `program`.
+    pub(super) fn new(program: &Program, outputs: &[Ref]) -> Fused {
+        let n = program.nodes.len();
+        let mut needed = vec![false; n];
+        for r in outputs {
+            if let Ref::Node(i) = r {
+                needed[*i] = true;
+            }
+        }
+        for i in (0..n).rev() {
+            if !needed[i] {
+                continue;
+            }
+            let mut mark = |r: Ref| {
+                if let Ref::Node(j) = r {
+                    needed[j] = true;
+                }
+            };
+            match program.nodes[i] {
+                Node::Unary(_, a) => mark(a),
+                Node::Binary(_, a, b) | Node::Masked(a, b) => {
+                    mark(a);
+                    mark(b);
+                }
+            }
+        }
+        let ops = (0..n)
+            .filter(|&i| needed[i])
+            .map(|i| {
+                let op = match program.nodes[i] {
+                    Node::Unary(op, a) => Op::Unary(op, a.into()),
+                    Node::Binary(op, a, b) => Op::Binary(op, a.into(), constant_operand(op, b)),
+                    Node::Masked(s, g) => Op::Masked(s.into(), g.into()),
+                };
+                (i, op)
+            })
+            .collect();
+        Fused {
+            ops,
+            nodes: n,
+            outputs: outputs.iter().map(|&r| r.into()).collect(),
+        }
+    }
+
+    /// Whether `x` can take the fused path: a CPU f32 tensor.
+    pub(super) fn accepts(x: &Tensor) -> bool {
+        x.device() == Device::Cpu && x.kind() == Kind::Float
+    }
+
+    /// The outputs at `x` (a CPU f32 tensor, see [`Fused::accepts`]), as new tensors of
+    /// `x`'s shape, without autograd. Runs on `tch::get_num_threads()` threads.
+    pub(super) fn run(&self, x: &Tensor) -> Result<Vec<Tensor>, TchError> {
+        let shape = x.size();
+        let n = x.numel();
+        let flat = x.f_detach()?.f_contiguous()?.f_view([-1])?;
+        let mut outs: Vec<Tensor> = self
+            .outputs
+            .iter()
+            .map(|_| Tensor::f_empty([n as i64], (Kind::Float, Device::Cpu)))
+            .collect::<Result<_, _>>()?;
+        if n > 0 {
+            let input = f32_data(&flat);
+            let outputs: Vec<&mut [MaybeUninit<f32>]> = outs.iter_mut().map(f32_data_mut).collect();
+            let threads =
+                (tch::get_num_threads().max(1) as usize).min(n.div_ceil(PARALLEL_MIN).max(1));
+            if threads <= 1 {
+                let mut outputs = outputs;
+                self.run_slices(input, &mut outputs);
+            } else {
+                // Contiguous ranges, one per thread, cut at chunk boundaries; every
+                // element is computed the same wherever the cuts fall.
+                let per = n.div_ceil(threads).div_ceil(LANES) * LANES;
+                let mut parts: Vec<Vec<&mut [MaybeUninit<f32>]>> =
+                    input.chunks(per).map(|_| Vec::new()).collect();
+                for out in outputs {
+                    for (part, piece) in parts.iter_mut().zip(out.chunks_mut(per)) {
+                        part.push(piece);
+                    }
+                }
+                std::thread::scope(|scope| {
+                    for (x, mut ys) in input.chunks(per).zip(parts) {
+                        scope.spawn(move || self.run_slices(x, &mut ys));
+                    }
+                });
+            }
+        }
+        outs.into_iter()
+            .map(|t| t.f_view(shape.as_slice()))
+            .collect()
+    }
+
+    /// Computes the outputs at `x` into `ys` (each as long as `x`), chunk by chunk.
+    fn run_slices(&self, x: &[f32], ys: &mut [&mut [MaybeUninit<f32>]]) {
+        const W: usize = LANES / 8;
+        let zero = f32x8::splat(0.0);
+        let mut xs = vec![zero; W];
+        let mut scratch = vec![zero; self.nodes.max(1) * W];
+        for (c, xc) in x.chunks(LANES).enumerate() {
+            let len = xc.len();
+            let m = len.div_ceil(8);
+            let flat: &mut [f32] = bytemuck::cast_slice_mut(&mut xs);
+            flat[..len].copy_from_slice(xc);
+            // A short last chunk computes a few padding lanes too; they are not copied out.
+            flat[len..m * 8].fill(0.0);
+            let xv = &xs[..m];
+            self.chunk(xv, &mut scratch);
+            for (src, y) in self.outputs.iter().zip(ys.iter_mut()) {
+                let y = &mut y[c * LANES..c * LANES + len];
+                match *src {
+                    Src::X => write(y, xc),
+                    Src::Const(v) => y.iter_mut().for_each(|d| {
+                        d.write(v);
+                    }),
+                    Src::Node(i) => {
+                        let lanes: &[f32] = bytemuck::cast_slice(&scratch[i * W..i * W + m]);
+                        write(y, &lanes[..len]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs every op on one chunk `x` (at most [`LANES`] elements).
+    fn chunk(&self, x: &[f32x8], scratch: &mut [f32x8]) {
+        const W: usize = LANES / 8;
+        let m = x.len();
+        for &(i, op) in &self.ops {
+            // Operands are earlier nodes: below node i in the buffer.
+            let (done, rest) = scratch.split_at_mut(i * W);
+            let out = &mut rest[..m];
+            let val = |s: Src| -> Val<'_> {
+                match s {
+                    Src::X => Val::Slice(x),
+                    Src::Const(c) => Val::Scalar(c),
+                    Src::Node(j) => Val::Slice(&done[j * W..j * W + m]),
+                }
+            };
+            match op {
+                Op::Unary(op, a) => match val(a) {
+                    Val::Slice(a) => {
+                        unary(op, a, out);
+                    }
+                    // Unary ops of constants are folded; kept total.
+                    Val::Scalar(c) => {
+                        let v = unary(op, &[splat(c)], &mut [splat(0.0)]);
+                        out.fill(v);
+                    }
+                },
+                Op::Binary(op, a, b) => binary(op, val(a), val(b), out),
+                Op::Masked(s, g) => {
+                    let (s, g) = (val(s), val(g));
+                    map2(s, g, out, |s, g| s.cmp_eq(f32x8::splat(0.0)).blend(s, s * g));
+                }
+            }
+        }
+    }
+}
+
+/// The elements of a contiguous CPU f32 tensor with at least one element.
+#[allow(unsafe_code)]
+fn f32_data(t: &Tensor) -> &[f32] {
+    assert!(t.is_contiguous() && t.kind() == Kind::Float && t.device() == Device::Cpu);
+    let n = t.numel();
+    assert!(n > 0);
+    // SAFETY: the tensor is a contiguous CPU f32 tensor of `n > 0` elements, so
+    // `data_ptr` (storage offset included) is non-null, aligned for f32 and valid for `n`
+    // reads. The slice borrows `t`, which keeps the storage alive; nothing writes it
+    // meanwhile: the fused kernel only reads its input, and libtorch runs no op on it
+    // while this call, which holds the tensor, is running.
+    unsafe { std::slice::from_raw_parts(t.data_ptr() as *const f32, n) }
+}
+
+/// Copies `src` into `dst` (of the same length).
+fn write(dst: &mut [MaybeUninit<f32>], src: &[f32]) {
+    for (d, &v) in dst.iter_mut().zip(src) {
+        d.write(v);
+    }
+}
+
+/// The (possibly uninitialised) elements of a contiguous CPU f32 tensor with at least
+/// one element that nothing else refers to (a fresh `Tensor::empty`), for writing.
+#[allow(unsafe_code)]
+fn f32_data_mut(t: &mut Tensor) -> &mut [MaybeUninit<f32>] {
+    assert!(t.is_contiguous() && t.kind() == Kind::Float && t.device() == Device::Cpu);
+    let n = t.numel();
+    assert!(n > 0);
+    // SAFETY: as in `f32_data`, the pointer is valid and aligned for `n` f32s. The tensor
+    // was just allocated by `Fused::run` and no other handle or view of its storage
+    // exists, so this exclusive borrow is the only access until it ends. The memory is
+    // allocated but not initialised, hence `MaybeUninit`: it is only written.
+    unsafe { std::slice::from_raw_parts_mut(t.data_ptr() as *mut MaybeUninit<f32>, n) }
+}
+
+/// The right operand of `op` as a fused source: a constant divisor is `c + EPS` folded
+/// in f64 and rounded once, as `div_scalar(c + EPS)` hands it to libtorch.
+fn constant_operand(op: BinaryOp, b: Ref) -> Src {
+    match (op, b) {
+        (BinaryOp::Div, Ref::Const(c)) => Src::Const((c + EPS) as f32),
+        (_, b) => b.into(),
+    }
+}
+
+/// `f(a)` lane-wise into `out`.
+#[inline(always)]
+fn map1(a: &[f32x8], out: &mut [f32x8], f: impl Fn(f32x8) -> f32x8) {
+    for (o, &v) in out.iter_mut().zip(a) {
+        *o = f(v);
+    }
+}
+
+/// `f(a, b)` lane-wise into `out`, specialised on which operand is a scalar.
+#[inline(always)]
+fn map2(a: Val<'_>, b: Val<'_>, out: &mut [f32x8], f: impl Fn(f32x8, f32x8) -> f32x8) {
+    match (a, b) {
+        (Val::Slice(a), Val::Slice(b)) => {
+            for ((o, &u), &v) in out.iter_mut().zip(a).zip(b) {
+                *o = f(u, v);
+            }
+        }
+        (Val::Slice(a), Val::Scalar(c)) => map1(a, out, |u| f(u, splat(c))),
+        (Val::Scalar(c), Val::Slice(b)) => map1(b, out, |v| f(splat(c), v)),
+        (Val::Scalar(c), Val::Scalar(d)) => out.fill(f(splat(c), splat(d))),
+    }
+}
+
+/// Lanes where either operand is NaN get NaN, as `maximum`/`minimum`/`clamp` give.
+#[inline(always)]
+fn nan_of(a: f32x8, b: f32x8, y: f32x8) -> f32x8 {
+    (a.is_nan() | b.is_nan()).blend(splat(f32::NAN), y)
+}
+
+/// `sin(x) / x`, 1 at 0.
+#[inline(always)]
+fn sinc(v: f32x8) -> f32x8 {
+    let zero = v.cmp_eq(splat(0.0));
+    let safe = zero.blend(splat(1.0), v);
+    let s = vmath::sin_cos(safe).0 / safe;
+    zero.blend(splat(1.0), s)
+}
+
+/// `(cos(x) - sin(x) / x) / x`, by its Taylor series below `|x| = 0.5`, as `kernels::dsinc`.
+#[inline(always)]
+fn dsinc(v: f32x8) -> f32x8 {
+    let small = v.abs().cmp_lt(splat(0.5));
+    let safe = small.blend(splat(1.0), v);
+    let (sn, cs) = vmath::sin_cos(safe);
+    let d = (cs - sn / safe) / safe;
+    let x2 = v * v;
+    let mut s = x2 * splat((1.0 / 45360.0f64) as f32);
+    s += splat((-1.0 / 840.0f64) as f32);
+    s *= x2;
+    s += splat((1.0 / 30.0f64) as f32);
+    s *= x2;
+    s += splat((-1.0 / 3.0f64) as f32);
+    s *= v;
+    small.blend(s, d)
+}
+
+/// `sign(x)` in `{-1, 0, 1}`, NaN kept.
+#[inline(always)]
+fn sign(v: f32x8) -> f32x8 {
+    let y = v
+        .cmp_gt(splat(0.0))
+        .blend(splat(1.0), v.cmp_lt(splat(0.0)).blend(splat(-1.0), splat(0.0)));
+    v.is_nan().blend(v, y)
+}
+
+/// `1` for `x > 0`, else `0`, NaN kept.
+#[inline(always)]
+fn step(v: f32x8) -> f32x8 {
+    let y = v.cmp_gt(splat(0.0)).blend(splat(1.0), splat(0.0));
+    v.is_nan().blend(v, y)
+}
+
+/// `max(x, 0)`, NaN kept.
+#[inline(always)]
+fn relu(v: f32x8) -> f32x8 {
+    (v.cmp_gt(splat(0.0)) | v.is_nan()).blend(v, splat(0.0))
+}
+
+/// `min(x, 0)`, NaN kept.
+#[inline(always)]
+fn min_zero(v: f32x8) -> f32x8 {
+    (v.cmp_lt(splat(0.0)) | v.is_nan()).blend(v, splat(0.0))
+}
+
+/// `op(a)` lane-wise, as the tensor function of `kernels.rs`. Returns the first lane's
+/// value of the first output vector, for constant operands.
+fn unary(op: UnaryOp, a: &[f32x8], out: &mut [f32x8]) -> f32x8 {
+    match op {
+        UnaryOp::Zero => out.fill(splat(0.0)),
+        UnaryOp::One => out.fill(splat(1.0)),
+        UnaryOp::Identity => out.copy_from_slice(a),
+        UnaryOp::Neg => map1(a, out, |v| -v),
+        UnaryOp::Abs => map1(a, out, f32x8::abs),
+        UnaryOp::Square => map1(a, out, |v| v * v),
+        UnaryOp::Cube => map1(a, out, |v| v * v * v),
+        UnaryOp::Sqrt => map1(a, out, f32x8::sqrt),
+        UnaryOp::Exp => map1(a, out, vmath::exp),
+        UnaryOp::Gaussian => map1(a, out, |v| vmath::exp(-(v * v))),
+        UnaryOp::Softplus => map1(a, out, vmath::softplus),
+        UnaryOp::LogAbs => map1(a, out, |v| vmath::ln((v + splat(EPS32)).abs())),
+        UnaryOp::Sin => map1(a, out, |v| vmath::sin_cos(v).0),
+        UnaryOp::Sinh => map1(a, out, vmath::sinh),
+        UnaryOp::Asinh => map1(a, out, vmath::asinh),
+        UnaryOp::Cos => map1(a, out, |v| vmath::sin_cos(v).1),
+        UnaryOp::Cosh => map1(a, out, vmath::cosh),
+        UnaryOp::Tanh => map1(a, out, vmath::tanh),
+        UnaryOp::Atan => map1(a, out, vmath::atan),
+        UnaryOp::Atanh => map1(a, out, vmath::atanh),
+        UnaryOp::Relu => map1(a, out, relu),
+        UnaryOp::MinZero => map1(a, out, min_zero),
+        UnaryOp::Sigmoid => map1(a, out, vmath::sigmoid),
+        UnaryOp::Erf => map1(a, out, vmath::erf),
+        UnaryOp::Sinc => map1(a, out, sinc),
+        UnaryOp::Sign => map1(a, out, sign),
+        UnaryOp::Step => map1(a, out, step),
+        UnaryOp::Recip => map1(a, out, |v| splat(1.0) / v),
+        UnaryOp::DSinc => map1(a, out, dsinc),
+    }
+    out[0]
+}
+
+/// `op(a, b)` lane-wise, as the tensor function of `kernels.rs`. A constant divisor
+/// arrives with EPS already added (see [`constant_operand`]).
+fn binary(op: BinaryOp, a: Val<'_>, b: Val<'_>, out: &mut [f32x8]) {
+    match op {
+        BinaryOp::Add => map2(a, b, out, |u, v| u + v),
+        BinaryOp::Sub => map2(a, b, out, |u, v| u - v),
+        BinaryOp::Mul => map2(a, b, out, |u, v| u * v),
+        BinaryOp::Div => match b {
+            Val::Scalar(_) => map2(a, b, out, |u, d| u / d),
+            Val::Slice(_) => map2(a, b, out, |u, v| u / (v + splat(EPS32))),
+        },
+        BinaryOp::Max => map2(a, b, out, |u, v| nan_of(u, v, u.cmp_gt(v).blend(u, v))),
+        BinaryOp::Min => map2(a, b, out, |u, v| nan_of(u, v, u.cmp_lt(v).blend(u, v))),
+    }
+}
