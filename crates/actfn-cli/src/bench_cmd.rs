@@ -1,8 +1,9 @@
 //! `actfn bench`: time one training step of a WRN with an activation, and its peak memory.
 
 use actfn_expr::Expr;
+use actfn_wrn::activation::Activation;
 use actfn_wrn::activation::ActivationMode;
-use actfn_wrn::bench::{bench_step, StepBenchConfig};
+use actfn_wrn::bench::{bench_steps, StepBenchConfig};
 use actfn_wrn::model::WrnConfig;
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -17,8 +18,8 @@ pub struct BenchArgs {
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
     /// Median seconds per training step (forward, backward, SGD update) on random data,
-    /// and the process's peak resident memory. Measure one configuration per run: the
-    /// peak is the whole process's.
+    /// and the process's peak resident memory. Several activations and modes are measured
+    /// side by side, one step of each in turn (the peak is then the whole process's).
     Step {
         /// Depth d = 6n + 4.
         #[arg(long, default_value_t = 16)]
@@ -26,9 +27,9 @@ enum BenchCommand {
         /// Widening factor k.
         #[arg(long, default_value_t = 4)]
         width: i64,
-        /// The activation, e.g. `relu(x)` or `tanh(x) * min(x, 0)`.
+        /// The activation, e.g. `relu(x)` or `tanh(x) * min(x, 0)`; repeat to compare.
         #[arg(long, default_value = "relu(x)")]
-        activation: String,
+        activation: Vec<String>,
         /// Batch size.
         #[arg(long, default_value_t = 128)]
         batch: i64,
@@ -38,9 +39,10 @@ enum BenchCommand {
         /// Unmeasured steps first.
         #[arg(long, default_value_t = 1)]
         warmup: usize,
-        /// How the activation's gradient is computed: `symbolic` or `autograd`.
+        /// How the activation's gradient is computed: `symbolic`, `fused` or `autograd`;
+        /// repeat to compare (ReLU runs once, its fast path is the same in every mode).
         #[arg(long, default_value = "symbolic")]
-        mode: ActivationMode,
+        mode: Vec<ActivationMode>,
         /// Number of classes.
         #[arg(long, default_value_t = 10)]
         classes: i64,
@@ -68,50 +70,78 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             threads,
             json,
         } => {
-            let expr: Expr = activation
-                .parse()
-                .with_context(|| format!("cannot read the activation {activation:?}"))?;
-            let config = StepBenchConfig {
-                activation: expr,
-                mode,
-                model: WrnConfig::new(depth, width, classes),
-                batch_size: batch,
-                steps,
-                warmup,
-                threads,
-                device: None,
-            };
-            let b = bench_step(&config).context("benchmark failed")?;
-            if json {
-                println!("{}", serde_json::to_string(&b)?);
-            } else {
-                println!(
-                    "WRN-{}-{} batch {} ({} parameters), {} threads",
-                    b.depth, b.width, b.batch_size, b.parameters, b.threads
-                );
-                println!(
-                    "activation: {} ({}{})",
-                    b.activation,
-                    b.mode,
-                    if b.relu_fast_path {
-                        ", relu fast path"
-                    } else {
-                        ""
+            let mut configs = Vec::new();
+            for text in &activation {
+                let expr: Expr = text
+                    .parse()
+                    .with_context(|| format!("cannot read the activation {text:?}"))?;
+                for (i, &mode) in mode.iter().enumerate() {
+                    if i > 0 && Activation::new(&expr, mode).is_relu() {
+                        continue;
                     }
-                );
-                println!(
-                    "step: median {:.4} s (min {:.4}, max {:.4}) over {} steps",
-                    b.median_seconds, b.min_seconds, b.max_seconds, b.steps
-                );
-                if let Some(cpu) = b.median_cpu_seconds {
-                    println!("step CPU time: median {cpu:.4} s over all threads");
+                    configs.push(StepBenchConfig {
+                        activation: expr.clone(),
+                        mode,
+                        model: WrnConfig::new(depth, width, classes),
+                        batch_size: batch,
+                        steps,
+                        warmup,
+                        threads,
+                        device: None,
+                    });
                 }
-                match b.peak_rss_bytes {
-                    Some(bytes) => println!("peak memory: {:.1} MB", bytes as f64 / 1e6),
-                    None => println!("peak memory: not reported by this OS"),
-                }
+            }
+            let results = bench_steps(&configs).context("benchmark failed")?;
+            let baseline = results.first().map(|b| b.median_seconds);
+            for b in results {
+                print_bench(&b, json, baseline)?;
             }
             Ok(())
         }
     }
+}
+
+/// Prints one measurement; `baseline` is the first configuration's median step time.
+fn print_bench(
+    b: &actfn_wrn::bench::StepBench,
+    json: bool,
+    baseline: Option<f64>,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(&b)?);
+    } else {
+        println!(
+            "WRN-{}-{} batch {} ({} parameters), {} threads",
+            b.depth, b.width, b.batch_size, b.parameters, b.threads
+        );
+        println!(
+            "activation: {} ({}{})",
+            b.activation,
+            b.mode,
+            if b.relu_fast_path {
+                ", relu fast path"
+            } else {
+                ""
+            }
+        );
+        println!(
+            "step: median {:.4} s (min {:.4}, max {:.4}) over {} steps{}",
+            b.median_seconds,
+            b.min_seconds,
+            b.max_seconds,
+            b.steps,
+            baseline.map_or_else(String::new, |t| format!(
+                ", {:.2}x the first",
+                b.median_seconds / t
+            ))
+        );
+        if let Some(cpu) = b.median_cpu_seconds {
+            println!("step CPU time: median {cpu:.4} s over all threads");
+        }
+        match b.peak_rss_bytes {
+            Some(bytes) => println!("peak memory: {:.1} MB", bytes as f64 / 1e6),
+            None => println!("peak memory: not reported by this OS"),
+        }
+    }
+    Ok(())
 }

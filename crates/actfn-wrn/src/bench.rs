@@ -3,8 +3,8 @@
 //! resident memory.
 //!
 //! The peak (`VmHWM` in `/proc/self/status`) is the whole process's high-water mark, so
-//! compare configurations each measured in a fresh process (`actfn bench step` measures
-//! one configuration per invocation).
+//! compare peaks of configurations each measured in a fresh process. Times are best
+//! compared side by side in one process ([`bench_steps`]), interleaved step by step.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -105,58 +105,115 @@ fn median(v: &mut [f64]) -> f64 {
 
 /// Measures training steps of `config.model` with `config.activation` on random data.
 pub fn bench_step(config: &StepBenchConfig) -> Result<StepBench> {
-    if let Some(t) = config.threads {
+    let mut all = bench_steps(std::slice::from_ref(config))?;
+    Ok(all.pop().expect("one configuration"))
+}
+
+/// One network under measurement.
+struct Subject {
+    /// Owns the parameters for as long as they are trained.
+    _vs: nn::VarStore,
+    net: crate::model::Wrn,
+    sgd: Sgd,
+    act: Arc<Activation>,
+    parameters: i64,
+    times: Vec<f64>,
+    cpu_times: Vec<f64>,
+}
+
+/// Measures several configurations side by side: every network is built first, then
+/// each round runs one step of each in turn, so that a change in the machine's load
+/// touches all of them alike and their ratios stay meaningful on a busy machine. The
+/// thread count and device are the first configuration's; the peak memory reported is
+/// the whole process's (the same for all).
+pub fn bench_steps(configs: &[StepBenchConfig]) -> Result<Vec<StepBench>> {
+    let Some(first) = configs.first() else {
+        return Ok(Vec::new());
+    };
+    if let Some(t) = first.threads {
         tch::set_num_threads(t as i32);
     }
-    let device = config.device.unwrap_or_else(Device::cuda_if_available);
-    tch::manual_seed(0);
-    let vs = nn::VarStore::new(device);
-    let act = Arc::new(Activation::new(&config.activation, config.mode));
-    let net = wrn(&vs.root(), &config.model, &act)?;
-    let mut sgd = Sgd::new(&vs, 0.9, true, 5e-4);
-    let x = Tensor::f_randn([config.batch_size, 3, 32, 32], (Kind::Float, device))?;
-    let y = Tensor::f_randint(
-        config.model.classes,
-        [config.batch_size],
-        (Kind::Int64, device),
-    )?;
-    let mut times = Vec::with_capacity(config.steps);
-    let mut cpu_times = Vec::with_capacity(config.steps);
-    for i in 0..config.warmup + config.steps {
-        let start = Instant::now();
-        let cpu_start = process_cpu_seconds();
-        let logits = net.f_forward_t(&x, true)?;
-        let loss = logits.f_cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.0)?;
-        sgd.zero_grad();
-        loss.f_backward()?;
-        sgd.step(0.01)?;
-        // Wait for the device: reading a value synchronises.
-        let _ = loss.f_double_value(&[])?;
-        if i >= config.warmup {
-            times.push(start.elapsed().as_secs_f64());
-            if let (Some(a), Some(b)) = (cpu_start, process_cpu_seconds()) {
-                cpu_times.push(b - a);
+    let device = first.device.unwrap_or_else(Device::cuda_if_available);
+    let mut subjects = Vec::with_capacity(configs.len());
+    let mut data = Vec::with_capacity(configs.len());
+    for config in configs {
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(device);
+        let act = Arc::new(Activation::new(&config.activation, config.mode));
+        let net = wrn(&vs.root(), &config.model, &act)?;
+        let sgd = Sgd::new(&vs, 0.9, true, 5e-4);
+        let parameters = parameter_count(&vs);
+        let x = Tensor::f_randn([config.batch_size, 3, 32, 32], (Kind::Float, device))?;
+        let y = Tensor::f_randint(
+            config.model.classes,
+            [config.batch_size],
+            (Kind::Int64, device),
+        )?;
+        subjects.push(Subject {
+            _vs: vs,
+            net,
+            sgd,
+            act,
+            parameters,
+            times: Vec::new(),
+            cpu_times: Vec::new(),
+        });
+        data.push((x, y));
+    }
+    let rounds = configs
+        .iter()
+        .map(|c| c.warmup + c.steps)
+        .max()
+        .unwrap_or(0);
+    for i in 0..rounds {
+        for ((s, config), (x, y)) in subjects.iter_mut().zip(configs).zip(&data) {
+            if i >= config.warmup + config.steps {
+                continue;
+            }
+            let start = Instant::now();
+            let cpu_start = process_cpu_seconds();
+            let logits = s.net.f_forward_t(x, true)?;
+            let loss =
+                logits.f_cross_entropy_loss::<Tensor>(y, None, Reduction::Mean, -100, 0.0)?;
+            s.sgd.zero_grad();
+            loss.f_backward()?;
+            s.sgd.step(0.01)?;
+            // Wait for the device: reading a value synchronises.
+            let _ = loss.f_double_value(&[])?;
+            if i >= config.warmup {
+                s.times.push(start.elapsed().as_secs_f64());
+                if let (Some(a), Some(b)) = (cpu_start, process_cpu_seconds()) {
+                    s.cpu_times.push(b - a);
+                }
             }
         }
     }
-    let median_seconds = median(&mut times);
-    let median_cpu_seconds = (cpu_times.len() == times.len()).then(|| median(&mut cpu_times));
-    Ok(StepBench {
-        activation: config.activation.to_string(),
-        mode: config.mode.to_string(),
-        relu_fast_path: act.is_relu(),
-        depth: config.model.depth,
-        width: config.model.width,
-        batch_size: config.batch_size,
-        threads: tch::get_num_threads() as i64,
-        parameters: parameter_count(&vs),
-        steps: times.len(),
-        median_seconds,
-        min_seconds: times.first().copied().unwrap_or(f64::NAN),
-        max_seconds: times.last().copied().unwrap_or(f64::NAN),
-        median_cpu_seconds,
-        peak_rss_bytes: peak_rss_bytes(),
-    })
+    let peak = peak_rss_bytes();
+    Ok(subjects
+        .into_iter()
+        .zip(configs)
+        .map(|(mut s, config)| {
+            let median_seconds = median(&mut s.times);
+            let median_cpu_seconds =
+                (s.cpu_times.len() == s.times.len()).then(|| median(&mut s.cpu_times));
+            StepBench {
+                activation: config.activation.to_string(),
+                mode: config.mode.to_string(),
+                relu_fast_path: s.act.is_relu(),
+                depth: config.model.depth,
+                width: config.model.width,
+                batch_size: config.batch_size,
+                threads: tch::get_num_threads() as i64,
+                parameters: s.parameters,
+                steps: s.times.len(),
+                median_seconds,
+                min_seconds: s.times.first().copied().unwrap_or(f64::NAN),
+                max_seconds: s.times.last().copied().unwrap_or(f64::NAN),
+                median_cpu_seconds,
+                peak_rss_bytes: peak,
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -234,7 +234,9 @@ impl Fused {
                 Op::Binary(op, a, b) => binary(op, val(a), val(b), out),
                 Op::Masked(s, g) => {
                     let (s, g) = (val(s), val(g));
-                    map2(s, g, out, |s, g| s.cmp_eq(f32x8::splat(0.0)).blend(s, s * g));
+                    map2(s, g, out, |s, g| {
+                        s.cmp_eq(f32x8::splat(0.0)).blend(s, s * g)
+                    });
                 }
             }
         }
@@ -344,9 +346,10 @@ fn dsinc(v: f32x8) -> f32x8 {
 /// `sign(x)` in `{-1, 0, 1}`, NaN kept.
 #[inline(always)]
 fn sign(v: f32x8) -> f32x8 {
-    let y = v
-        .cmp_gt(splat(0.0))
-        .blend(splat(1.0), v.cmp_lt(splat(0.0)).blend(splat(-1.0), splat(0.0)));
+    let y = v.cmp_gt(splat(0.0)).blend(
+        splat(1.0),
+        v.cmp_lt(splat(0.0)).blend(splat(-1.0), splat(0.0)),
+    );
     v.is_nan().blend(v, y)
 }
 
@@ -376,13 +379,13 @@ fn unary(op: UnaryOp, a: &[f32x8], out: &mut [f32x8]) -> f32x8 {
         UnaryOp::Zero => out.fill(splat(0.0)),
         UnaryOp::One => out.fill(splat(1.0)),
         UnaryOp::Identity => out.copy_from_slice(a),
-        UnaryOp::Neg => map1(a, out, |v| -v),
+        UnaryOp::Neg => map1(a, out, vmath::neg),
         UnaryOp::Abs => map1(a, out, f32x8::abs),
         UnaryOp::Square => map1(a, out, |v| v * v),
         UnaryOp::Cube => map1(a, out, |v| v * v * v),
         UnaryOp::Sqrt => map1(a, out, f32x8::sqrt),
         UnaryOp::Exp => map1(a, out, vmath::exp),
-        UnaryOp::Gaussian => map1(a, out, |v| vmath::exp(-(v * v))),
+        UnaryOp::Gaussian => map1(a, out, |v| vmath::exp(vmath::neg(v * v))),
         UnaryOp::Softplus => map1(a, out, vmath::softplus),
         UnaryOp::LogAbs => map1(a, out, |v| vmath::ln((v + splat(EPS32)).abs())),
         UnaryOp::Sin => map1(a, out, |v| vmath::sin_cos(v).0),

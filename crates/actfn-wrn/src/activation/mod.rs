@@ -40,9 +40,9 @@ use program::{Program, Ref};
 mod fused;
 mod kernels;
 mod program;
-mod vmath;
 #[cfg(test)]
 mod tests;
+mod vmath;
 
 /// How an activation's gradient is computed in training.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

@@ -50,7 +50,14 @@ pub(super) fn exp(x: f32x8) -> f32x8 {
     let t = r.mul_neg_add(splat(-2.121_944_4e-4), t);
     let p = poly(
         t,
-        &[1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5],
+        &[
+            1.0 / 5040.0,
+            1.0 / 720.0,
+            1.0 / 120.0,
+            1.0 / 24.0,
+            1.0 / 6.0,
+            0.5,
+        ],
     );
     let z = p.mul_add(t * t, t) + splat(1.0);
     // 2^r in two factors, each a normal number, so that results near the overflow and
@@ -113,15 +120,28 @@ pub(super) fn ln_1p(u: f32x8) -> f32x8 {
     keep_nan(u, y)
 }
 
+/// `-x` by flipping the sign bit, as IEEE negation (`0 - x` would turn -0 into +0, and
+/// `1 / -0` is `-inf`).
+#[inline(always)]
+pub(super) fn neg(x: f32x8) -> f32x8 {
+    x ^ splat(-0.0)
+}
+
+/// Above this magnitude the three-constant reduction modulo `pi/2` of the vector
+/// `sin_cos` loses accuracy; such lanes (rare: they come from `e^x`, `x^3`, ... of large
+/// inputs) take the C library's exactly reduced `sinf`/`cosf`.
+const TRIG_REDUCTION_LIMIT: f32 = 8192.0;
+
 /// `(sin x, cos x)`; NaN for infinite or NaN `x`.
 #[inline(always)]
 pub(super) fn sin_cos(x: f32x8) -> (f32x8, f32x8) {
+    if x.abs().cmp_gt(splat(TRIG_REDUCTION_LIMIT)).any() {
+        let a = x.to_array();
+        return (f32x8::from(a.map(f32::sin)), f32x8::from(a.map(f32::cos)));
+    }
     let (s, c) = x.sin_cos();
     let bad = !x.is_finite();
-    (
-        bad.blend(splat(f32::NAN), s),
-        bad.blend(splat(f32::NAN), c),
-    )
+    (bad.blend(splat(f32::NAN), s), bad.blend(splat(f32::NAN), c))
 }
 
 /// `atan(x)`.
@@ -179,13 +199,20 @@ pub(super) fn asinh(x: f32x8) -> f32x8 {
     let z = x * x;
     let small = poly(
         z,
-        &[2.012_200_3e-2, -4.269_934e-2, 7.484_758_6e-2, -1.666_628_8e-1],
+        &[
+            2.012_200_3e-2,
+            -4.269_934e-2,
+            7.484_758_6e-2,
+            -1.666_628_8e-1,
+        ],
     ) * z
         * a
         + a;
     let mid = ln(a + (z + splat(1.0)).sqrt());
     let large = ln(a) + splat(std::f32::consts::LN_2);
-    let y = a.cmp_lt(splat(0.5)).blend(small, a.cmp_gt(splat(1500.0)).blend(large, mid));
+    let y = a
+        .cmp_lt(splat(0.5))
+        .blend(small, a.cmp_gt(splat(1500.0)).blend(large, mid));
     keep_nan(x, y.copysign(x))
 }
 
@@ -256,7 +283,7 @@ pub(super) fn erf(x: f32x8) -> f32x8 {
 /// `1 / (1 + e^-x)`, as libtorch's kernel computes it.
 #[inline(always)]
 pub(super) fn sigmoid(x: f32x8) -> f32x8 {
-    splat(1.0) / (splat(1.0) + exp(-x))
+    splat(1.0) / (splat(1.0) + exp(neg(x)))
 }
 
 /// torch's `softplus` (beta 1, threshold 20): `x` above 20, else `log1p(e^x)`.
