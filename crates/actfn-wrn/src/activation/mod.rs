@@ -1,10 +1,12 @@
 //! Activation functions on tensors: an [`Expr`] compiled to libtorch ops, one function per
-//! op mirroring `actfn_expr::ops` exactly, with two ways to differentiate it.
+//! op mirroring `actfn_expr::ops` exactly, with two ways to differentiate it and two
+//! ways to run the symbolic one.
 //!
 //! Compilation first applies rewrites that keep every value bit for bit (`-(-a)`,
 //! `(-a) * (-b)`, clamps that cannot bind such as `max(|x|, 0)`: [`actfn_expr::simplify`]),
 //! then turns `f` (and, in
-//! [`ActivationMode::SymbolicGrad`], its symbolic derivative `f'` from
+//! [`ActivationMode::SymbolicGrad`] and [`ActivationMode::Fused`], its symbolic derivative
+//! `f'` from
 //! [`Expr::derivative`]) into one small program: a DAG with shared subexpressions merged
 //! and constant subtrees folded in f64 (`cos(1)` is a scalar, `zero(x)` is the constant 0).
 //! Running it costs one libtorch kernel per remaining op. In `f'`, a product of a branch
@@ -12,7 +14,8 @@
 //! infinite has a strong zero, as autograd's masked backward rules do: `sqrt(relu(x))`
 //! has slope 0, not NaN, for `x <= 0`.
 //!
-//! The two modes differ only in training (when the input requires a gradient):
+//! The modes differ in how `f` and `f'` are computed, and Autograd from the others only
+//! in training (when the input requires a gradient):
 //!
 //! - [`ActivationMode::Autograd`] runs the ops out of place and lets autograd record them:
 //!   every intermediate is kept for the backward pass.
@@ -21,11 +24,16 @@
 //!   what `f.detach() + (x - x.detach()) * f'.detach()` would: exactly the value `f`,
 //!   the exact derivative `f'`, and a single saved tensor (`f'`) per activation instead
 //!   of the whole op tree.
+//! - [`ActivationMode::Fused`] is the same, but on the CPU (f32) the whole program runs
+//!   element by element in one pass over memory (`fused.rs`, elementary functions in
+//!   `vmath.rs`), on `tch::get_num_threads()` threads; the values agree with the op-by-op
+//!   ones to a few f32 ulps (the transcendental functions are other approximations), not
+//!   bit for bit. On other devices it runs op by op.
 //!
 //! `relu(x)` (or `max(x, 0)`) always takes the fast path `Tensor::relu`.
 //!
 //! The compiler is `program.rs` (the DAG and how it runs), the tensor function of each op
-//! `kernels.rs`.
+//! `kernels.rs`, the fused CPU kernel `fused.rs`.
 
 use std::fmt;
 use std::str::FromStr;

@@ -499,3 +499,123 @@ fn modes_parse_and_print() {
     }
     assert!("fast".parse::<ActivationMode>().is_err());
 }
+
+/// Points of a realistic activation input (batch-norm outputs, about N(0, 2^2)) and the
+/// edge values: ±0, tiny, the protected ops' pole and its neighbours, large.
+fn realistic_and_edge_points() -> Vec<f64> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let normal = rand_distr_normal(&mut rng, 20_000);
+    let mut xs: Vec<f64> = normal.into_iter().map(|v| r32(2.0 * v)).collect();
+    let eps = EPS as f32 as f64;
+    for base in [0.0, eps, -eps, 1.0, -1.0] {
+        xs.extend([base, next_f32(base, 1.0), next_f32(base, -1.0)]);
+    }
+    xs.extend([
+        -0.0, 1e-30, -1e-30, 1e-7, -1e-7, 20.0, -20.0, 50.0, -50.0, 100.0, -100.0, 1e4, -1e4,
+    ]);
+    xs
+}
+
+/// `n` standard normal draws (Box-Muller), so that no distribution crate is needed.
+fn rand_distr_normal(rng: &mut rand_chacha::ChaCha8Rng, n: usize) -> Vec<f64> {
+    use rand::Rng;
+    (0..n)
+        .map(|_| {
+            let u: f64 = rng.gen_range(f64::EPSILON..1.0);
+            let v: f64 = rng.gen();
+            (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+        })
+        .collect()
+}
+
+/// The fused kernel against the op-by-op path, values and gradients: equal within
+/// `1e-5 * max(1, |op-by-op|)` (1e-5 absolute up to magnitude 1, relative above), NaN
+/// where it is NaN and the same infinity, at every point where the function is not
+/// ill-conditioned. A point is ill-conditioned where a relative error of 2^-21 in the
+/// intermediates (a few f32 ulps, what any two f32 implementations of `exp`, `sin`, ...
+/// may differ by) moves the exact result by more than the tolerance: `cos(e^x)` at
+/// `x = 10`, say. Those points are counted, and must be few.
+#[test]
+fn fused_equals_op_by_op_on_random_s2_and_paper_functions() {
+    const WOBBLE: f64 = 4.76837158203125e-7; // 2^-21
+    let xs = realistic_and_edge_points();
+    let space = SearchSpace::paper(2);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2020);
+    let mut exprs: Vec<Expr> = (0..40).map(|_| space.sample(&mut rng)).collect();
+    exprs.extend(
+        PAPER_FUNCTIONS
+            .iter()
+            .map(|(_, t)| t.parse::<Expr>().unwrap()),
+    );
+    let tol = |b: f64| 1e-5 * b.abs().max(1.0);
+    let (mut compared, mut skipped) = (0usize, 0usize);
+    for e in &exprs {
+        let op = Activation::new(e, ActivationMode::SymbolicGrad);
+        let fused = Activation::new(e, ActivationMode::Fused);
+        if op.is_relu() {
+            continue;
+        }
+        let (v_op, g_op) = run_tensor(&op, &xs, true);
+        let (v_fu, g_fu) = run_tensor(&fused, &xs, true);
+        let (p, f, df) = parts(&fused);
+        let outputs = [(f, v_op, v_fu), (df.unwrap(), g_op.unwrap(), g_fu.unwrap())];
+        for (r, want, got) in &outputs {
+            for (i, &x) in xs.iter().enumerate() {
+                let (a, b) = (got[i], want[i]);
+                if a.is_nan() || b.is_nan() || a.is_infinite() || b.is_infinite() {
+                    // Near f32's overflow one approximation may overflow a little sooner.
+                    let near = a.signum() == b.signum() && a.abs().min(b.abs()) >= 1e38;
+                    let nan_near_overflow = (a.is_nan() || b.is_nan())
+                        && [x, next_f32(x, 1.0), next_f32(x, -1.0)]
+                            .iter()
+                            .any(|&x| !mirror(p, &[*r], x, true)[0].0.is_finite());
+                    assert!(
+                        bits_equal(a, b) || a == b || near || nan_near_overflow,
+                        "{e}: fused {a:e}, op by op {b:e} at x = {x:e}"
+                    );
+                    continue;
+                }
+                if (a - b).abs() <= tol(b) {
+                    compared += 1;
+                    continue;
+                }
+                let exact = mirror(p, &[*r], x, true)[0].0;
+                let spread = [WOBBLE, -WOBBLE]
+                    .iter()
+                    .map(|&w| (mirror_perturbed(p, &[*r], x, true, w)[0].0 - exact).abs())
+                    .fold(0.0, f64::max);
+                assert!(
+                    spread.is_nan() || spread > tol(b),
+                    "{e}: fused {a:e}, op by op {b:e} at x = {x:e} (well-conditioned)"
+                );
+                skipped += 1;
+            }
+        }
+    }
+    assert!(
+        skipped * 1000 < compared,
+        "{skipped} ill-conditioned points of {compared}"
+    );
+}
+
+/// Chunk and thread boundaries never change a fused result.
+#[test]
+fn fused_output_is_independent_of_the_thread_count() {
+    let e: Expr = "erf(atan(x) * sinh(x)) / softplus(x) + sinc(x)".parse().unwrap();
+    let act = Activation::new(&e, ActivationMode::Fused);
+    // Not a multiple of the chunk size, and large enough to be split across threads.
+    let x = Tensor::randn([3, 7, 101, 97], (Kind::Float, Device::Cpu)) * 3.0;
+    let before = tch::get_num_threads();
+    let runs: Vec<Tensor> = [1, 2, 3]
+        .iter()
+        .map(|&t| {
+            tch::set_num_threads(t);
+            act.f_value(&x).unwrap()
+        })
+        .collect();
+    tch::set_num_threads(before);
+    assert!(runs[0].equal(&runs[1]) && runs[0].equal(&runs[2]));
+    // And the value is the op-by-op one.
+    let op = Activation::new(&e, ActivationMode::SymbolicGrad).f_value(&x).unwrap();
+    assert!(runs[0].allclose(&op, 1e-5, 1e-5, true));
+}

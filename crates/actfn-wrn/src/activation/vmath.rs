@@ -9,6 +9,10 @@
 //! domain edges (`atanh(±1) = ±inf`) are those of IEEE arithmetic, as in
 //! `actfn_expr::ops`.
 
+// The polynomial coefficients are written as published (Cephes, Numerical Recipes), with
+// more digits than an f32 holds.
+#![allow(clippy::excessive_precision)]
+
 use bytemuck::cast;
 use wide::{f32x8, i32x8, CmpEq, CmpGt, CmpLt};
 
@@ -254,7 +258,7 @@ pub(super) fn erf(x: f32x8) -> f32x8 {
             -2.685_381_2e-2,
             1.128_358_5e-1,
             -3.761_262_6e-1,
-            1.128_379_2,
+            std::f32::consts::FRAC_2_SQRT_PI,
         ],
     );
     let t = splat(1.0) / (splat(1.0) + splat(0.5) * a);
