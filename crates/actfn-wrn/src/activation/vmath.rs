@@ -48,7 +48,10 @@ fn poly(x: f32x8, coeffs: &[f32]) -> f32x8 {
 /// `e^x`: infinite above `ln(f32::MAX)`, gradually 0 below `-87.3`.
 #[inline(always)]
 pub(super) fn exp(x: f32x8) -> f32x8 {
-    let xc = x.max(splat(-104.0)).min(splat(89.0));
+    // NaN lanes compute e^0 (their result is NaN again below): clamped to -104 instead,
+    // they would take the slow subnormal path, and a diverged network is all NaN.
+    let xc = x.is_nan().blend(splat(0.0), x);
+    let xc = xc.max(splat(-104.0)).min(splat(89.0));
     let r = (xc * splat(std::f32::consts::LOG2_E)).round();
     let t = r.mul_neg_add(splat(0.693_359_4), xc);
     let t = r.mul_neg_add(splat(-2.121_944_4e-4), t);
