@@ -601,7 +601,9 @@ fn fused_equals_op_by_op_on_random_s2_and_paper_functions() {
 /// Chunk and thread boundaries never change a fused result.
 #[test]
 fn fused_output_is_independent_of_the_thread_count() {
-    let e: Expr = "erf(atan(x) * sinh(x)) / softplus(x) + sinc(x)".parse().unwrap();
+    let e: Expr = "erf(atan(x) * sinh(x)) / softplus(x) + sinc(x)"
+        .parse()
+        .unwrap();
     let act = Activation::new(&e, ActivationMode::Fused);
     // Not a multiple of the chunk size, and large enough to be split across threads.
     let x = Tensor::randn([3, 7, 101, 97], (Kind::Float, Device::Cpu)) * 3.0;
@@ -616,6 +618,8 @@ fn fused_output_is_independent_of_the_thread_count() {
     tch::set_num_threads(before);
     assert!(runs[0].equal(&runs[1]) && runs[0].equal(&runs[2]));
     // And the value is the op-by-op one.
-    let op = Activation::new(&e, ActivationMode::SymbolicGrad).f_value(&x).unwrap();
+    let op = Activation::new(&e, ActivationMode::SymbolicGrad)
+        .f_value(&x)
+        .unwrap();
     assert!(runs[0].allclose(&op, 1e-5, 1e-5, true));
 }
