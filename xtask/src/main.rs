@@ -14,6 +14,7 @@ mod fuzz;
 mod libtorch;
 mod parity;
 mod reproduce;
+mod tarballs;
 
 /// Project automation for actfn.
 #[derive(Debug, Parser)]

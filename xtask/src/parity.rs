@@ -20,7 +20,8 @@ use anyhow::{bail, ensure, Context};
 use serde::{Deserialize, Serialize};
 
 use crate::libtorch::TORCH_VERSION;
-use crate::reproduce::{build_actfn, local_tarball};
+use crate::reproduce::build_actfn;
+use crate::tarballs::local_tarball;
 
 /// The marker written last into a finished reference environment.
 const VENV_MARKER: &str = ".actfn-reference";
@@ -133,7 +134,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     }
     let script = root.join("experiments/parity/reference.py");
     for dataset in &options.datasets {
-        fetch(&actfn, root, &data_dir, dataset)?;
+        fetch(&actfn, &data_dir, dataset)?;
         for &(train_size, epochs) in &options.budgets {
             // The split is re-derived on every run (it is cheap) and kept out of results.
             let split_dir = root.join("runs").join("parity");
@@ -325,13 +326,13 @@ fn capture(cmd: &mut Command) -> anyhow::Result<String> {
     String::from_utf8(output.stdout).context("non-UTF-8 output")
 }
 
-/// Puts a data set into `data_dir` (from the local tarball next to the repository when
-/// there is one).
-fn fetch(actfn: &Path, root: &Path, data_dir: &Path, dataset: &str) -> anyhow::Result<()> {
+/// Puts a data set into `data_dir` (from the tarball in `ACTFN_DATA_TARBALLS` when there
+/// is one).
+fn fetch(actfn: &Path, data_dir: &Path, dataset: &str) -> anyhow::Result<()> {
     let mut cmd = Command::new(actfn);
     cmd.args(["data", "fetch", dataset, "--data-dir"])
         .arg(data_dir);
-    if let Some(local) = local_tarball(root, dataset) {
+    if let Some(local) = local_tarball(dataset) {
         cmd.arg("--from").arg(local);
     }
     capture(&mut cmd).map(drop)
