@@ -24,6 +24,7 @@ pub mod operators;
 pub mod record;
 pub mod search;
 pub mod summary;
+pub mod task;
 pub mod train_result;
 
 pub use config::{
@@ -39,6 +40,7 @@ pub use search::{
     create_dir, open_dir, read_dir, run_search, Event, SearchOutcome, CONFIG_FILE, RECORDS_FILE,
 };
 pub use summary::{summarize, GenerationStats, Summary, TopEntry};
+pub use task::{AnyTask, TaskConfig};
 pub use train_result::TrainResult;
 
 /// The project's stable hash (actfn-expr's), re-exported where configuration hashes are

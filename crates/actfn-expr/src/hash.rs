@@ -88,6 +88,9 @@ mod tests {
     /// final runs under `runs/<preset>/final/`). Changing it orphans every stored run.
     #[test]
     fn pins_a_stored_key() {
-        assert_eq!(format!("{:016x}", stable_hash(b"relu(x)")), "ca47f1151711f396");
+        assert_eq!(
+            format!("{:016x}", stable_hash(b"relu(x)")),
+            "ca47f1151711f396"
+        );
     }
 }
