@@ -176,10 +176,6 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
                         dataset.clone(),
                         "--data-dir".into(),
                         data_dir.display().to_string(),
-                        "--depth".into(),
-                        "10".into(),
-                        "--width".into(),
-                        "1".into(),
                         "--epochs".into(),
                         epochs.to_string(),
                         "--milestones".into(),
@@ -198,6 +194,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
                         capture(
                             Command::new(&actfn)
                                 .args(["train", "--activation", "relu(x)", "--json"])
+                                .args(["--wrn-depth", "10", "--wrn-width", "1"])
                                 .args(&common)
                                 .args([
                                     "--train-size",
@@ -210,6 +207,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
                         capture(
                             Command::new(&python)
                                 .arg(&script)
+                                .args(["--depth", "10", "--width", "1"])
                                 .args(&common)
                                 .arg("--split")
                                 .arg(&split_path),

@@ -21,7 +21,7 @@ use crate::input_args::InputArgs;
 /// The shape of the network: WRN-d-k.
 #[derive(Debug, Clone, Args)]
 pub struct WrnArgs {
-    /// WRN depth d = 6n + 4.
+    /// WRN depth d = 6n + 4 (not `search --depth`, the depth of the search space).
     #[arg(long, value_name = "D", default_value_t = TrainConfig::search().depth)]
     pub wrn_depth: i64,
     /// WRN widening factor k.
