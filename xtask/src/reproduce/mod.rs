@@ -7,6 +7,9 @@
 //! a kill therefore continues; `--fresh` removes this preset's runs first. Final runs are
 //! keyed by (training settings, function, data set, run index), so the same run is shared
 //! by every table that asks for it and never trained twice.
+//!
+//! `preset` is the schema of the presets; `runner` runs `actfn` and keeps the run cache;
+//! `paper` holds the paper's numbers; `table1`, `table2` and `table3` are the pipelines.
 
 mod paper;
 mod preset;
@@ -38,23 +41,25 @@ pub struct Options {
     pub threads: Option<usize>,
 }
 
-pub(super) fn fmt_acc(acc: Option<f64>, incomplete: bool) -> String {
+/// A median accuracy cell: one decimal, `(*)` when a run diverged or failed.
+fn fmt_acc(acc: Option<f64>, incomplete: bool) -> String {
     match acc {
         Some(a) => format!("{a:.1}{}", if incomplete { " (*)" } else { "" }),
         None => "failed (*)".into(),
     }
 }
 
-pub(super) fn parse_expr(text: &str) -> anyhow::Result<Expr> {
+fn parse_expr(text: &str) -> anyhow::Result<Expr> {
     Expr::parse(text).with_context(|| format!("cannot parse {text:?}"))
 }
 
-pub(super) fn paper_notation(expr: &Expr) -> String {
+/// `expr` as the paper prints functions.
+fn paper_notation(expr: &Expr) -> String {
     expr.styled(Style::Paper).to_string()
 }
 
 /// `--functions NAME=EXPR ...` as a map.
-pub(super) fn function_overrides(
+fn function_overrides(
     options: &Options,
     allowed: &[&str],
 ) -> anyhow::Result<BTreeMap<String, Expr>> {
@@ -75,7 +80,8 @@ pub(super) fn function_overrides(
     Ok(map)
 }
 
-pub(super) fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> anyhow::Result<()> {
+/// Writes `rows` as a CSV file with a header.
+fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> anyhow::Result<()> {
     let mut writer =
         csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
     for row in rows {
