@@ -302,8 +302,14 @@ mod tests {
         assert!(args.contains(&"--zca-epsilon=1e-6".to_owned()), "{args:?}");
         assert!(args.windows(2).any(|w| w == ["--init", "he"]), "{args:?}");
         // One spelling for `search` and `train`, and nothing that `search` would ignore.
-        assert!(args.windows(2).any(|w| w == ["--wrn-depth", "28"]), "{args:?}");
-        assert!(!args.iter().any(|a| a == "--depth" || a == "--test-size"), "{args:?}");
+        assert!(
+            args.windows(2).any(|w| w == ["--wrn-depth", "28"]),
+            "{args:?}"
+        );
+        assert!(
+            !args.iter().any(|a| a == "--depth" || a == "--test-size"),
+            "{args:?}"
+        );
     }
 
     /// Keys of the smoke preset's runs as made before the xtask was split: the folder

@@ -16,9 +16,9 @@ use super::preset::{default_preset, search_dir_name, SearchPlan, Training};
 use super::Options;
 use crate::tarballs::local_tarball;
 
-/// Final run `r` of a function is seeded `FINAL_RUN_FIRST_SEED + r`: away from the small
-/// seeds of the searches, so that a final run never repeats a search's training of the
-/// same function (the value is part of every stored final run's outcome; keep it).
+/// Final run `r` of a function is seeded `FINAL_RUN_FIRST_SEED + r`. Any fixed seeds
+/// would do; these are the ones every stored final run was trained with (they are in its
+/// `result.json`), so a changed value would mix runs of two seedings in one table.
 const FINAL_RUN_FIRST_SEED: u64 = 1000;
 
 /// The functions read from each search's report: more than any preset's `top_k`, and

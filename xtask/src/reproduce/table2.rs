@@ -9,7 +9,7 @@ use actfn_expr::Expr;
 use anyhow::Context;
 use serde::Serialize;
 
-use super::paper::BASELINES;
+use super::paper::{BASELINES, TABLE2_PAIRS};
 use super::preset::{load_preset, Table2};
 use super::runner::{RunResult, Runner};
 use super::table1::best_from_table1;
@@ -81,15 +81,8 @@ pub fn table2(root: &Path, options: &Options) -> anyhow::Result<()> {
         );
         all_runs.extend(results);
     }
-    // The paper's pairs, its t-values and p-values, and its group sizes.
-    let pairs = [
-        ("best S2", "ReLU", 4.51, 2.91e-5, 15, 50),
-        ("best S2", "Swish", 3.17, 2.98e-3, 15, 25),
-        ("best S1", "ReLU", 9.73, 4.64e-16, 50, 50),
-        ("best S1", "Swish", 5.91, 9.91e-8, 50, 25),
-    ];
     let mut rows = Vec::new();
-    for (a, b, paper_t, paper_p, n_a, n_b) in pairs {
+    for (a, b, paper_t, paper_p, n_a, n_b) in TABLE2_PAIRS {
         let (xa, xb) = (&accs[a], &accs[b]);
         let student = actfn_stats::student_t_test(xa, xb).ok();
         let welch = actfn_stats::welch_t_test(xa, xb).ok();

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::Serialize;
 
-use super::paper::BASELINES;
+use super::paper::{table3_paper, BASELINES};
 use super::preset::{load_preset, Table1, Table3};
 use super::runner::{median_acc, Runner};
 use super::table1::best_from_table1;
@@ -75,19 +75,29 @@ pub fn table3(root: &Path, options: &Options) -> anyhow::Result<()> {
         }
     };
     let rows = [
-        ("specialized", specialized.clone(), s_source, Some("72.6")),
-        ("transferred", transferred.clone(), t_source, Some("72.1")),
+        (
+            "specialized",
+            specialized.clone(),
+            s_source,
+            table3_paper("specialized"),
+        ),
+        (
+            "transferred",
+            transferred.clone(),
+            t_source,
+            table3_paper("transferred"),
+        ),
         (
             "Swish",
             parse_expr(BASELINES[1].1)?,
             "baseline",
-            Some("71.1"),
+            table3_paper("Swish"),
         ),
         (
             "ReLU",
             parse_expr(BASELINES[0].1)?,
             "baseline",
-            Some("71.0"),
+            table3_paper("ReLU"),
         ),
     ];
     let mut md = String::new();
