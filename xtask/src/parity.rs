@@ -16,6 +16,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use actfn_evo::TrainResult;
 use anyhow::{bail, ensure, Context};
 use serde::{Deserialize, Serialize};
 
@@ -70,7 +71,8 @@ impl Run {
     }
 }
 
-/// What each side prints as JSON.
+/// A side's result: the reference's printed JSON line, or what parity keeps of
+/// `actfn train`'s `--json-out` file.
 #[derive(Debug, Deserialize)]
 struct Printed {
     val_acc: Option<f64>,
@@ -190,10 +192,13 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
                         "--threads".into(),
                         options.threads.to_string(),
                     ];
-                    let out = if side == "actfn" {
+                    let printed = if side == "actfn" {
+                        let json_path = split_dir.join("actfn-result.json");
                         capture(
                             Command::new(&actfn)
                                 .args(["train", "--activation", "relu(x)", "--json"])
+                                .arg("--json-out")
+                                .arg(&json_path)
                                 .args(["--wrn-depth", "10", "--wrn-width", "1"])
                                 .args(&common)
                                 .args([
@@ -202,24 +207,36 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
                                     "--val-per-class",
                                     &val_per_class(dataset).to_string(),
                                 ]),
-                        )?
+                        )?;
+                        let text = std::fs::read_to_string(&json_path)
+                            .with_context(|| format!("cannot read {}", json_path.display()))?;
+                        let result: TrainResult =
+                            serde_json::from_str(&text).with_context(|| {
+                                format!("{}: not a train result", json_path.display())
+                            })?;
+                        Printed {
+                            val_acc: result.val_acc,
+                            test_acc: result.test_acc,
+                            seconds: Some(result.seconds),
+                        }
                     } else {
-                        capture(
+                        let out = capture(
                             Command::new(&python)
                                 .arg(&script)
                                 .args(["--depth", "10", "--width", "1"])
                                 .args(&common)
                                 .arg("--split")
                                 .arg(&split_path),
-                        )?
+                        )?;
+                        // The reference prints its result as the last JSON line.
+                        let line = out
+                            .lines()
+                            .rev()
+                            .find(|l| l.trim_start().starts_with('{'))
+                            .with_context(|| format!("{side} printed no JSON line: {out}"))?;
+                        serde_json::from_str(line)
+                            .with_context(|| format!("cannot read {side}'s output {line:?}"))?
                     };
-                    let line = out
-                        .lines()
-                        .rev()
-                        .find(|l| l.trim_start().starts_with('{'))
-                        .with_context(|| format!("{side} printed no JSON line: {out}"))?;
-                    let printed: Printed = serde_json::from_str(line)
-                        .with_context(|| format!("cannot read {side}'s output {line:?}"))?;
                     run.val_acc = printed.val_acc;
                     run.test_acc = printed.test_acc;
                     run.seconds = printed.seconds;
