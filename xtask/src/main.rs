@@ -15,6 +15,7 @@ mod libtorch;
 mod parity;
 mod reproduce;
 mod slurm;
+mod tarballs;
 
 /// Project automation for actfn.
 #[derive(Debug, Parser)]
