@@ -10,6 +10,9 @@ use clap::{Parser, Subcommand};
 
 mod bench_cmd;
 mod data_cmd;
+mod dispatch;
+mod evaluate_cmd;
+mod executor_args;
 mod exit;
 mod expr_cmd;
 mod figures;
@@ -23,6 +26,7 @@ mod stats_cmd;
 mod task;
 mod train_cmd;
 mod training_args;
+mod work_dir;
 
 /// Discover, train and compare neural-network activation functions.
 ///
@@ -64,6 +68,10 @@ enum Command {
     Train(train_cmd::TrainArgs),
     /// Time a training step of a WRN with an activation, and its peak memory.
     Bench(bench_cmd::BenchArgs),
+    /// Worker of `search --executor local|slurm`: train one planned candidate and publish
+    /// its result (see ARCHITECTURE.md).
+    #[command(hide = true)]
+    Evaluate(evaluate_cmd::EvaluateArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -77,6 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Model(args) => model_cmd::run(args),
         Command::Train(args) => train_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args),
+        Command::Evaluate(args) => evaluate_cmd::run(args),
     }
 }
 

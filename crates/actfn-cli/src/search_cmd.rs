@@ -18,6 +18,15 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use std::cell::Cell;
+use std::ffi::OsString;
+use std::rc::Rc;
+
+use actfn_cluster::{threads_per_job, LocalPool};
+use actfn_evo::{Evaluator, Journal};
+
+use crate::dispatch::{local_slot_env, Dispatch, DispatchEvaluator, InlineEvaluator};
+use crate::executor_args::{ExecutorArgs, ExecutorKind};
 use crate::task::{self, make_evaluator, CifarTask, Stored, Task};
 use crate::training_args::{DefaultSchedule, TrainingArgs};
 
@@ -25,7 +34,7 @@ use crate::training_args::{DefaultSchedule, TrainingArgs};
 #[derive(Debug, Args)]
 pub struct SearchArgs {
     /// Continue the search stored in DIR (every other option comes from DIR/config.ron,
-    /// except --data-dir and --threads, which may be given anew).
+    /// except --data-dir, --threads and the executor's options, which may be given anew).
     #[arg(long, value_name = "DIR", conflicts_with_all = [
         "task", "strategy", "out", "seed", "target", "wrn_depth", "wrn_width", "epochs",
         "milestones", "train_size", "val_per_class", "batch", "no_zca", "zca_epsilon", "init",
@@ -94,6 +103,9 @@ pub struct SearchArgs {
     /// Tasks cifar10/100: how each candidate is trained.
     #[command(flatten, next_help_heading = "Training (tasks cifar10, cifar100)")]
     pub training: TrainingArgs,
+    /// Where candidates are trained; not part of the search's configuration.
+    #[command(flatten, next_help_heading = "Executor")]
+    pub executor: ExecutorArgs,
     /// Accepted and ignored, so that command lines written when `search` took it keep
     /// working: a search never uses the test set.
     #[arg(long = "test-size", value_name = "N", hide = true)]
@@ -253,6 +265,8 @@ fn binary_op(name: &str) -> anyhow::Result<BinaryOp> {
 
 /// Runs `actfn search`.
 pub fn run(args: SearchArgs) -> anyhow::Result<()> {
+    args.executor.check()?;
+    let dry_run = args.executor.dry_run;
     let progress = Progress::new();
     let bar = progress.bar.clone();
     // Above the bar on a terminal; plain lines on stderr otherwise (logs).
@@ -263,10 +277,15 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
             bar.println(line);
         }
     };
-    let (dir, stored, mut journal, mut evaluator) = match &args.resume {
+    let (dir, stored, mut journal, evaluator, task) = match &args.resume {
         Some(dir) => {
-            let (stored, journal): (Stored, _) = open_dir(dir)
-                .with_context(|| format!("cannot resume the search in {}", dir.display()))?;
+            let context = || format!("cannot resume the search in {}", dir.display());
+            // A dry run changes nothing, not even a cut-off last record.
+            let (stored, journal): (Stored, _) = if dry_run {
+                actfn_evo::read_dir(dir).with_context(context)?
+            } else {
+                open_dir(dir).with_context(context)?
+            };
             let mut task = stored.task.clone();
             task::set_local(
                 &mut task,
@@ -275,7 +294,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
             );
             let evaluator = make_evaluator(&task, log)?;
             stored.check_evaluator(evaluator.as_ref())?;
-            (dir.clone(), stored, journal, evaluator)
+            (dir.clone(), stored, journal, evaluator, task)
         }
         None => {
             let dir = args.out.clone().context("--out DIR is required")?;
@@ -293,21 +312,31 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
                 task: stored_task,
                 config_hash: evaluator.config_hash(),
             };
-            let journal = create_dir(&dir, &stored)?;
-            (dir, stored, journal, evaluator)
+            let journal = if dry_run {
+                Journal::in_memory()
+            } else {
+                create_dir(&dir, &stored)?
+            };
+            (dir, stored, journal, evaluator, task)
         }
     };
     for warning in journal.warnings() {
         eprintln!("actfn: warning: {warning}");
     }
+    let printed = Rc::new(Cell::new(false));
+    let mut evaluator = executor(&args, &dir, &task, evaluator, &printed)?;
     let resumed = journal.records().len();
     let outcome = run_search(
         &stored.search,
         &mut journal,
         evaluator.as_mut(),
         &mut |event| progress.on(&event),
-    )?;
+    );
     progress.finish();
+    if printed.get() {
+        return Ok(());
+    }
+    let outcome = outcome?;
     let summary = &outcome.summary;
     if resumed > 0 {
         println!(
@@ -317,6 +346,55 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     }
     crate::report_cmd::print_text(&dir, summary);
     Ok(())
+}
+
+/// The evaluator of the chosen executor around the task's own `evaluator`.
+fn executor(
+    args: &SearchArgs,
+    dir: &Path,
+    task: &Task,
+    evaluator: Box<dyn Evaluator>,
+    printed: &Rc<Cell<bool>>,
+) -> anyhow::Result<Box<dyn Evaluator>> {
+    let options = &args.executor;
+    let dispatch = match options.executor {
+        ExecutorKind::Inline => return Ok(Box::new(InlineEvaluator(evaluator))),
+        ExecutorKind::Local => {
+            let gpus = actfn_wrn::train::cuda_device_count();
+            let jobs = options.jobs.unwrap_or(gpus.max(1));
+            let pool = LocalPool::new(jobs)?
+                .retries(options.retries.unwrap_or(0))
+                .slot_env(local_slot_env(jobs, gpus));
+            Dispatch::Local(pool)
+        }
+        ExecutorKind::Slurm => Dispatch::Slurm(options.slurm_options()?),
+    };
+    let mut worker_args: Vec<OsString> = Vec::new();
+    if let Some(cifar) = task.cifar() {
+        // Threads: as given; else a share of this machine's cores, or what Slurm grants.
+        let threads = match (&dispatch, args.training.threads) {
+            (_, Some(t)) => t,
+            (Dispatch::Local(_), None) => {
+                let cores = std::thread::available_parallelism().map_or(1, usize::from);
+                let gpus = actfn_wrn::train::cuda_device_count();
+                threads_per_job(cores, options.jobs.unwrap_or(gpus.max(1)))
+            }
+            (Dispatch::Slurm(o), None) => o.cpus_per_task.map_or(1, |c| c as usize),
+        };
+        let data_dir = std::path::absolute(&cifar.data_dir)
+            .with_context(|| format!("cannot make {} absolute", cifar.data_dir.display()))?;
+        worker_args.extend([
+            "--threads".into(),
+            threads.to_string().into(),
+            "--data-dir".into(),
+            data_dir.into(),
+        ]);
+    }
+    let mut dispatcher = DispatchEvaluator::new(evaluator, dir.to_path_buf(), dispatch, worker_args)?;
+    if options.dry_run {
+        dispatcher = dispatcher.dry_run(printed.clone());
+    }
+    Ok(Box::new(dispatcher))
 }
 
 /// The task stored in `dir/config.ron`, if there is a readable one.

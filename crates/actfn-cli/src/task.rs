@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use actfn_evo::{Evaluator, FitEvaluator, StoredConfig};
+use actfn_evo::{Candidate, Evaluation, Evaluator, FitEvaluator, StoredConfig};
 use actfn_wrn::data::{self, DataConfig};
 use actfn_wrn::evaluator::WrnEvaluator;
 use actfn_wrn::train::TrainConfig;
@@ -67,27 +67,69 @@ pub fn make_evaluator(
 ) -> anyhow::Result<Box<dyn Evaluator>> {
     match task {
         Task::Fit(config) => Ok(Box::new(FitEvaluator::new(config.clone())?)),
-        Task::Cifar(task) => {
-            let kind = task.data.dataset;
-            let dir = &task.data_dir;
-            if !data::is_present(kind, dir) {
-                bail!(
-                    "{kind} is not in the data folder {}: run `actfn data fetch {kind} \
-                     --data-dir {}` first (add `--from PATH` to unpack a tarball you have)",
-                    dir.display(),
-                    dir.display()
-                );
-            }
-            let evaluator = WrnEvaluator::new(dir, task.data.clone(), task.train.clone())
-                .with_context(|| format!("cannot prepare {kind} from {}", dir.display()))?;
-            let d = evaluator.data();
-            eprintln!(
-                "{kind}: {} training and {} validation images, prepared in {:.1} s",
-                d.train_images.size()[0],
-                d.val_images.size()[0],
-                evaluator.prepare_seconds()
+        Task::Cifar(task) => Ok(Box::new(wrn_evaluator(task)?.with_log(log))),
+    }
+}
+
+/// Evaluates one candidate as a worker process does: with the evaluator `search` builds
+/// (refused unless its configuration hash is `expected_hash`), and, for a training task,
+/// the run's files and epoch checkpoints in `run_dir`, so that a worker started again on
+/// the same folder resumes from its last epoch.
+pub fn evaluate_in_folder(
+    task: &Task,
+    expected_hash: &str,
+    candidate: &Candidate,
+    run_dir: &Path,
+) -> anyhow::Result<Evaluation> {
+    let check = |hash: String| {
+        if hash != expected_hash {
+            bail!(
+                "this worker's evaluator has configuration hash {hash}, the search's is \
+                 {expected_hash}: the data or the program differ from the controller's"
             );
-            Ok(Box::new(evaluator.with_log(log)))
+        }
+        Ok(())
+    };
+    match task {
+        Task::Fit(config) => {
+            let mut evaluator = FitEvaluator::new(config.clone())?;
+            check(evaluator.config_hash())?;
+            let mut result = None;
+            evaluator.evaluate(std::slice::from_ref(candidate), &mut |_, e| {
+                result = Some(e);
+                Ok(())
+            })?;
+            result.context("the fit evaluator reported nothing")
+        }
+        Task::Cifar(task) => {
+            let evaluator = wrn_evaluator(task)?;
+            check(evaluator.config_hash())?;
+            std::fs::create_dir_all(run_dir)
+                .with_context(|| format!("cannot create {}", run_dir.display()))?;
+            Ok(evaluator.evaluate_in(candidate, run_dir)?)
         }
     }
+}
+
+fn wrn_evaluator(task: &CifarTask) -> anyhow::Result<WrnEvaluator> {
+    let kind = task.data.dataset;
+    let dir = &task.data_dir;
+    if !data::is_present(kind, dir) {
+        bail!(
+            "{kind} is not in the data folder {}: run `actfn data fetch {kind} \
+             --data-dir {}` first (add `--from PATH` to unpack a tarball you have)",
+            dir.display(),
+            dir.display()
+        );
+    }
+    let evaluator = WrnEvaluator::new(dir, task.data.clone(), task.train.clone())
+        .with_context(|| format!("cannot prepare {kind} from {}", dir.display()))?;
+    let d = evaluator.data();
+    eprintln!(
+        "{kind}: {} training and {} validation images, prepared in {:.1} s",
+        d.train_images.size()[0],
+        d.val_images.size()[0],
+        evaluator.prepare_seconds()
+    );
+    Ok(evaluator)
 }

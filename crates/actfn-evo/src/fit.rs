@@ -153,6 +153,7 @@ fn score(grid: &Grid, expr: &Expr, start: Instant) -> Evaluation {
                 },
                 epochs: 1,
                 seconds: start.elapsed().as_secs_f64(),
+                worker: None,
             };
         }
         let d = v - y;
@@ -168,6 +169,7 @@ fn score(grid: &Grid, expr: &Expr, start: Instant) -> Evaluation {
         status: Status::Ok,
         epochs: 1,
         seconds: start.elapsed().as_secs_f64(),
+        worker: None,
     }
     .sanitized()
 }
