@@ -9,8 +9,11 @@
 //! by every table that asks for it and never trained twice.
 //!
 //! `preset` is the schema of the presets; `runner` runs `actfn` and keeps the run cache;
+//! `executor` runs the independent final runs of a table through actfn-cluster (worker
+//! processes or Slurm job arrays);
 //! `paper` holds the paper's numbers; `table1`, `table2` and `table3` are the pipelines.
 
+mod executor;
 mod paper;
 mod preset;
 mod runner;
@@ -39,6 +42,10 @@ pub struct Options {
     pub work_dir: Option<PathBuf>,
     pub results_dir: Option<PathBuf>,
     pub threads: Option<usize>,
+    /// `inline`, `local` or `slurm` (see `executor`).
+    pub executor: String,
+    pub jobs: Option<usize>,
+    pub slurm_options: Option<PathBuf>,
 }
 
 /// A median accuracy cell: one decimal, `(*)` when a run diverged or failed.

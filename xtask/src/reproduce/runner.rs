@@ -12,6 +12,7 @@ use anyhow::{bail, Context};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::executor::{train_all, Executor, FinalRun};
 use super::preset::{default_preset, search_dir_name, SearchPlan, Training};
 use super::Options;
 use crate::tarballs::local_tarball;
@@ -34,6 +35,9 @@ pub(super) struct Runner {
     pub(super) runs: PathBuf,
     pub(super) results: PathBuf,
     threads: Option<usize>,
+    executor: Executor,
+    /// The executor's options as `actfn search` takes them.
+    search_executor_args: Vec<String>,
     pub(super) started: Instant,
 }
 
@@ -66,6 +70,8 @@ impl Runner {
             .with_context(|| format!("cannot create {}", runs.display()))?;
         std::fs::create_dir_all(&results)
             .with_context(|| format!("cannot create {}", results.display()))?;
+        let executor = Executor::from_options(options)?;
+        let search_executor_args = executor.search_args(options);
         let actfn = build_actfn(root)?;
         Ok(Runner {
             root: root.to_owned(),
@@ -74,7 +80,9 @@ impl Runner {
             data_dir: root.join("data"),
             runs,
             results,
-            threads: options.threads,
+            threads: options.threads.or(executor.default_threads()),
+            executor,
+            search_executor_args,
             started: Instant::now(),
         })
     }
@@ -192,6 +200,7 @@ impl Runner {
         }
         args.extend(training.args());
         args.extend(self.threads_args());
+        args.extend(self.search_executor_args.iter().cloned());
         self.stage(&format!(
             "search {table}/{} ({} in S{}, {})",
             plan.name,
@@ -231,6 +240,78 @@ impl Runner {
         read_json(&path).with_context(|| format!("cannot read the report of {}", dir.display()))
     }
 
+    /// The folder, seed and `actfn train` arguments of final run `run` of `expr`.
+    fn final_run(&self, canonical: &str, training: &Training, run: usize) -> (FinalRun, u64) {
+        let fn_key = format!("{:016x}", stable_hash(canonical.as_bytes()));
+        let dir = self
+            .runs
+            .join("final")
+            .join(training.key())
+            .join(&fn_key)
+            .join(format!("run-{run}"));
+        let seed = FINAL_RUN_FIRST_SEED + run as u64;
+        let json_out = dir.join("train.json");
+        let mut args = vec![
+            "train".to_owned(),
+            // `=`: a canonical expression may start with `-`.
+            format!("--activation={canonical}"),
+            "--dataset".into(),
+            training.dataset.clone(),
+            "--data-dir".into(),
+            self.data_dir.display().to_string(),
+            "--seed".into(),
+            seed.to_string(),
+            "--out".into(),
+            dir.display().to_string(),
+            // Machine mode: one line on stdout and per-epoch lines on stderr instead
+            // of progress bars; the result itself is read from `--json-out`.
+            "--json".into(),
+            "--json-out".into(),
+            json_out.display().to_string(),
+        ];
+        args.extend(training.args());
+        if let Some(n) = training.test_size {
+            args.extend(["--test-size".into(), n.to_string()]);
+        }
+        args.extend(self.threads_args());
+        (
+            FinalRun {
+                args,
+                dir,
+                json_out,
+            },
+            seed,
+        )
+    }
+
+    /// Trains every final run of `wanted` (function, training, runs) through the executor
+    /// at once (local workers or Slurm arrays; nothing for inline, where [`Self::finals`]
+    /// trains them in turn). Runs already published are not trained again.
+    pub(super) fn train_finals(&self, wanted: &[(&Expr, &Training, usize)]) -> anyhow::Result<()> {
+        if matches!(self.executor, Executor::Inline) {
+            return Ok(());
+        }
+        let mut runs = Vec::new();
+        for (expr, training, n) in wanted {
+            self.ensure_data(&training.dataset)?;
+            let canonical = expr.to_string();
+            for run in 0..*n {
+                runs.push(self.final_run(&canonical, training, run).0);
+            }
+        }
+        self.stage(&format!("{} final runs on the {:?} executor", runs.len(), self.executor_name()));
+        let slurm_root = self.runs.join("final").join("slurm");
+        train_all(&self.executor, &self.actfn, &self.root, &slurm_root, &runs)
+    }
+
+    fn executor_name(&self) -> &'static str {
+        match self.executor {
+            Executor::Inline => "inline",
+            Executor::Local(_) => "local",
+            Executor::Slurm(_) => "slurm",
+        }
+    }
+
     /// Runs (or reuses) `runs` final trainings of `expr` and returns their outcomes.
     pub(super) fn finals(
         &self,
@@ -240,63 +321,37 @@ impl Runner {
         label: &str,
     ) -> anyhow::Result<Vec<RunResult>> {
         self.ensure_data(&training.dataset)?;
+        self.train_finals(&[(expr, training, runs)])?;
         let canonical = expr.to_string();
-        let fn_key = format!("{:016x}", stable_hash(canonical.as_bytes()));
         let mut out = Vec::new();
         for run in 0..runs {
-            let dir = self
-                .runs
-                .join("final")
-                .join(training.key())
-                .join(&fn_key)
-                .join(format!("run-{run}"));
-            let result_path = dir.join("result.json");
+            let (plan, seed) = self.final_run(&canonical, training, run);
+            let result_path = plan.dir.join("result.json");
             if let Ok(text) = std::fs::read_to_string(&result_path) {
                 if let Ok(result) = serde_json::from_str::<RunResult>(&text) {
                     out.push(result);
                     continue;
                 }
             }
-            self.stage(&format!(
-                "final {label} run {}/{runs} ({})",
-                run + 1,
-                training.describe()
-            ));
-            let seed = FINAL_RUN_FIRST_SEED + run as u64;
-            let json_path = dir.join("train.json");
-            let mut args = vec![
-                "train".to_owned(),
-                // `=`: a canonical expression may start with `-`.
-                format!("--activation={canonical}"),
-                "--dataset".into(),
-                training.dataset.clone(),
-                "--data-dir".into(),
-                self.data_dir.display().to_string(),
-                "--seed".into(),
-                seed.to_string(),
-                "--out".into(),
-                dir.display().to_string(),
-                // Machine mode: one line on stdout and per-epoch lines on stderr instead
-                // of progress bars; the result itself is read from `--json-out`.
-                "--json".into(),
-                "--json-out".into(),
-                json_path.display().to_string(),
-            ];
-            args.extend(training.args());
-            if let Some(n) = training.test_size {
-                args.extend(["--test-size".into(), n.to_string()]);
-            }
-            args.extend(self.threads_args());
-            // A file left by an earlier, killed run must not stand for this one.
-            match std::fs::remove_file(&json_path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(e).with_context(|| format!("cannot remove {}", json_path.display()))
+            if matches!(self.executor, Executor::Inline) {
+                self.stage(&format!(
+                    "final {label} run {}/{runs} ({})",
+                    run + 1,
+                    training.describe()
+                ));
+                // A file left by an earlier, killed run must not stand for this one.
+                match std::fs::remove_file(&plan.json_out) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(e)
+                            .with_context(|| format!("cannot remove {}", plan.json_out.display()))
+                    }
+                    _ => {}
                 }
-                _ => {}
+                self.actfn(&plan.args)?;
             }
-            self.actfn(&args)?;
+            // Published by `actfn train` (here, or by a worker of `train_finals`).
             let parsed: TrainResult =
-                read_json(&json_path).context("cannot read the result of `actfn train`")?;
+                read_json(&plan.json_out).context("cannot read the result of `actfn train`")?;
             let result = RunResult {
                 expr: canonical.clone(),
                 dataset: training.dataset.clone(),
@@ -306,7 +361,7 @@ impl Runner {
                 val_acc: parsed.val_acc,
                 status: parsed.status.name().to_owned(),
             };
-            std::fs::create_dir_all(&dir)?;
+            std::fs::create_dir_all(&plan.dir)?;
             std::fs::write(&result_path, serde_json::to_string_pretty(&result)?)?;
             out.push(result);
         }

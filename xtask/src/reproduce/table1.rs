@@ -72,6 +72,17 @@ pub fn table1(root: &Path, options: &Options) -> anyhow::Result<()> {
         rows.push(("baseline".into(), rank + 1, parse_expr(text)?, None));
     }
 
+    // Every final run of the table at once on a parallel executor; read in turn below.
+    let wanted: Vec<_> = rows
+        .iter()
+        .flat_map(|(_, _, expr, _)| {
+            preset
+                .final_trainings
+                .iter()
+                .map(move |t| (expr, t, preset.final_runs))
+        })
+        .collect();
+    runner.train_finals(&wanted)?;
     let mut table = Vec::new();
     let mut all_runs = Vec::new();
     for (search, rank, expr, val) in &rows {
