@@ -20,8 +20,8 @@ use anyhow::{bail, Context};
 
 use crate::evaluate_cmd::WORKER_VAR;
 use crate::work_dir::{
-    candidate_dir, generation_dir, publish_json, read_evaluation, read_json, TaskFile,
-    LOG_FILE, RESULT_FILE, TASKS_FILE, TASK_FILE,
+    candidate_dir, generation_dir, publish_json, read_evaluation, read_json, TaskFile, LOG_FILE,
+    RESULT_FILE, TASKS_FILE, TASK_FILE,
 };
 
 /// How the worker processes are run.
@@ -30,7 +30,7 @@ pub enum Dispatch {
     /// Child processes of the search.
     Local(LocalPool),
     /// Slurm job arrays; each generation's runner folder is `work/g{G}/slurm`.
-    Slurm(SlurmOptions),
+    Slurm(Box<SlurmOptions>),
 }
 
 /// Trains candidates in worker processes (see the module).
@@ -149,8 +149,10 @@ impl DispatchEvaluator {
     fn print_dry_run(&self, generation: usize, tasks: &[Task]) -> anyhow::Result<()> {
         match &self.dispatch {
             Dispatch::Slurm(options) => {
-                let runner =
-                    SlurmArray::new(generation_dir(&self.search, generation).join("slurm"), options.clone())?;
+                let runner = SlurmArray::new(
+                    generation_dir(&self.search, generation).join("slurm"),
+                    (**options).clone(),
+                )?;
                 for script in runner.dry_run(tasks)? {
                     println!("{script}");
                 }
@@ -243,8 +245,10 @@ impl DispatchEvaluator {
         let generation_dir = generation_dir(&self.search, generation);
         match &self.dispatch {
             Dispatch::Local(pool) => pool.run_tasks(&tasks, &mut on_settled)?,
-            Dispatch::Slurm(options) => SlurmArray::new(generation_dir.join("slurm"), options.clone())?
-                .run_tasks(&tasks, &mut on_settled)?,
+            Dispatch::Slurm(options) => {
+                SlurmArray::new(generation_dir.join("slurm"), (**options).clone())?
+                    .run_tasks(&tasks, &mut on_settled)?
+            }
         };
         Ok(stopped.map_or(Ok(()), Err))
     }
@@ -286,7 +290,10 @@ pub fn local_slot_env(jobs: usize, gpus: usize) -> Vec<Vec<(OsString, OsString)>
             let mut env: Vec<(OsString, OsString)> =
                 vec![(WORKER_VAR.into(), format!("local {}", slot + 1).into())];
             if gpus > 0 {
-                env.push(("CUDA_VISIBLE_DEVICES".into(), (slot % gpus).to_string().into()));
+                env.push((
+                    "CUDA_VISIBLE_DEVICES".into(),
+                    (slot % gpus).to_string().into(),
+                ));
             }
             env
         })

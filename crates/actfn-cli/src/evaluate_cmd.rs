@@ -11,8 +11,7 @@ use clap::Args;
 
 use crate::task::{self, evaluate_in_folder, Stored};
 use crate::work_dir::{
-    candidate_dir, publish_json, read_json, ResultFile, TaskFile, RESULT_FILE, RUN_DIR,
-    TASK_FILE,
+    candidate_dir, publish_json, read_json, ResultFile, TaskFile, RESULT_FILE, RUN_DIR, TASK_FILE,
 };
 
 /// Variable naming the worker in its records (`local 2`); a Slurm array task is named by
@@ -48,8 +47,8 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let task_path = folder.join(TASK_FILE);
-    let task_file: TaskFile = read_json(&task_path)?
-        .with_context(|| format!("no task file {}", task_path.display()))?;
+    let task_file: TaskFile =
+        read_json(&task_path)?.with_context(|| format!("no task file {}", task_path.display()))?;
     let candidate = task_file.candidate()?;
     let (stored, _): (Stored, _) = actfn_evo::read_dir(&args.search)
         .with_context(|| format!("cannot read the search in {}", args.search.display()))?;

@@ -135,3 +135,62 @@ impl ExecutorArgs {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        executor: ExecutorArgs,
+    }
+
+    fn parse(args: &[&str]) -> ExecutorArgs {
+        let mut argv = vec!["actfn"];
+        argv.extend(args);
+        Cli::try_parse_from(argv).unwrap().executor
+    }
+
+    #[test]
+    fn slurm_flags_override_the_defaults() {
+        let a = parse(&[
+            "--executor",
+            "slurm",
+            "--jobs",
+            "4",
+            "--partition",
+            "gpu",
+            "--sbatch-arg=--qos=high",
+            "--retries",
+            "5",
+        ]);
+        a.check().unwrap();
+        let o = a.slurm_options().unwrap();
+        assert_eq!(o.throttle, Some(4));
+        assert_eq!(o.partition.as_deref(), Some("gpu"));
+        assert_eq!(o.extra, ["--qos=high"]);
+        assert_eq!(o.retries, 5);
+    }
+
+    #[test]
+    fn refuses_options_of_another_executor() {
+        let err = parse(&["--executor", "local", "--partition", "gpu"])
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--partition"), "{err}");
+        let err = parse(&["--jobs", "2"]).check().unwrap_err().to_string();
+        assert!(err.contains("--jobs"), "{err}");
+        let err = parse(&["--executor", "local", "--jobs", "0"])
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--jobs 0"), "{err}");
+        let bad = parse(&["--executor", "slurm", "--partition", "a b"]);
+        let err = format!("{:#}", bad.slurm_options().unwrap_err());
+        assert!(err.contains("a b"), "{err}");
+    }
+}

@@ -50,7 +50,7 @@ enum Command {
     /// Draw activation functions (PNG or SVG), or a scatter of two CSV columns.
     Plot(plot_cmd::PlotArgs),
     /// Run or resume an activation-function search (exhaustive, random or evolution).
-    Search(search_cmd::SearchArgs),
+    Search(Box<search_cmd::SearchArgs>),
     /// Summarize a search directory: top functions, per-generation bests, counts.
     Report(report_cmd::ReportArgs),
     /// Facts about WRN-d-k networks: shape and parameter count.
@@ -80,7 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(args) => data_cmd::run(args),
         Command::Stats(args) => stats_cmd::run(args),
         Command::Plot(args) => plot_cmd::run(args),
-        Command::Search(args) => search_cmd::run(args),
+        Command::Search(args) => search_cmd::run(*args),
         Command::Report(args) => report_cmd::run(args),
         Command::Model(args) => model_cmd::run(args),
         Command::Train(args) => train_cmd::run(args),

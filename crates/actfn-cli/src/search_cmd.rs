@@ -367,7 +367,7 @@ fn executor(
                 .slot_env(local_slot_env(jobs, gpus));
             Dispatch::Local(pool)
         }
-        ExecutorKind::Slurm => Dispatch::Slurm(options.slurm_options()?),
+        ExecutorKind::Slurm => Dispatch::Slurm(Box::new(options.slurm_options()?)),
     };
     let mut worker_args: Vec<OsString> = Vec::new();
     if let Some(cifar) = task.cifar() {
@@ -390,7 +390,8 @@ fn executor(
             data_dir.into(),
         ]);
     }
-    let mut dispatcher = DispatchEvaluator::new(evaluator, dir.to_path_buf(), dispatch, worker_args)?;
+    let mut dispatcher =
+        DispatchEvaluator::new(evaluator, dir.to_path_buf(), dispatch, worker_args)?;
     if options.dry_run {
         dispatcher = dispatcher.dry_run(printed.clone());
     }

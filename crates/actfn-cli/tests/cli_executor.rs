@@ -167,10 +167,16 @@ fn fit_records_match_inline_with_two_local_workers() {
     let inline = tmp.path().join("inline");
     let local = tmp.path().join("local");
     run(&fit_search(&inline, "6", "3"));
-    run(&with(fit_search(&local, "6", "3"), &["--executor", "local", "--jobs", "2"]));
+    run(&with(
+        fit_search(&local, "6", "3"),
+        &["--executor", "local", "--jobs", "2"],
+    ));
     assert_eq!(records(&local), records(&inline));
     let names = workers(&local);
-    assert!(names.iter().all(|w| w == "local 1" || w == "local 2"), "{names:?}");
+    assert!(
+        names.iter().all(|w| w == "local 1" || w == "local 2"),
+        "{names:?}"
+    );
     assert!(workers(&inline).iter().all(|w| w == "inline"));
     // Started inline and stopped in the second generation (its records cut there),
     // resumed on workers: the executor is not part of the configuration.
@@ -198,14 +204,25 @@ fn dry_run_prints_the_batch_script_and_writes_nothing() {
     let dir = tmp.path().join("s");
     let args = with(
         fit_search(&dir, "4", "2"),
-        &["--executor", "slurm", "--partition", "debug", "--time", "5", "--dry-run"],
+        &[
+            "--executor",
+            "slurm",
+            "--partition",
+            "debug",
+            "--time",
+            "5",
+            "--dry-run",
+        ],
     );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = ok(actfn(&args));
     let script = String::from_utf8(out.stdout).unwrap();
     assert!(script.contains("#SBATCH --partition=debug"), "{script}");
     assert!(script.contains("#SBATCH --array=0-3"), "{script}");
-    assert!(script.contains("'evaluate' '--search'") || script.contains("evaluate --search"), "{script}");
+    assert!(
+        script.contains("'evaluate' '--search'") || script.contains("evaluate --search"),
+        "{script}"
+    );
     assert!(!dir.exists(), "a dry run writes nothing");
 }
 
@@ -219,7 +236,10 @@ fn fit_records_match_inline_on_slurm() {
     let inline = tmp.path().join("inline");
     let slurm = tmp.path().join("slurm");
     run(&fit_search(&inline, "5", "2"));
-    run(&with(fit_search(&slurm, "5", "2"), &["--executor", "slurm", "--jobs", "4"]));
+    run(&with(
+        fit_search(&slurm, "5", "2"),
+        &["--executor", "slurm", "--jobs", "4"],
+    ));
     assert_eq!(records(&slurm), records(&inline));
     assert!(workers(&slurm).iter().all(|w| w.starts_with("slurm ")));
     eprintln!("fit on Slurm: {:?}", started.elapsed());
@@ -273,7 +293,11 @@ fn a_cancelled_slurm_task_is_retried_with_the_same_records() {
     assert!(child.wait().unwrap().success());
     assert_eq!(records(&slurm), records(&inline));
     let submitted = submissions(&slurm.join("work/g0/slurm"));
-    assert_eq!(submitted.iter().filter(|(i, _)| *i == 0).count(), 2, "{submitted:?}");
+    assert_eq!(
+        submitted.iter().filter(|(i, _)| *i == 0).count(),
+        2,
+        "{submitted:?}"
+    );
     eprintln!("scancel and retry: {:?}", started.elapsed());
 }
 
@@ -314,7 +338,12 @@ fn a_killed_controller_resumes_on_slurm_without_submitting_twice() {
         indices.sort_unstable();
         let before = indices.len();
         indices.dedup();
-        assert_eq!(before, indices.len(), "{}: {submitted:?}", journal.display());
+        assert_eq!(
+            before,
+            indices.len(),
+            "{}: {submitted:?}",
+            journal.display()
+        );
     }
     eprintln!("killed controller, resumed: {:?}", started.elapsed());
 }
@@ -391,7 +420,10 @@ fn cifar_records_match_inline_on_local_workers_and_slurm() {
     let inline = tmp.path().join("inline");
     run(&cifar_search(&inline, &data));
     let local = tmp.path().join("local");
-    run(&with(cifar_search(&local, &data), &["--executor", "local", "--jobs", "2"]));
+    run(&with(
+        cifar_search(&local, &data),
+        &["--executor", "local", "--jobs", "2"],
+    ));
     assert_eq!(records(&local), records(&inline));
     // Each worker trained in its candidate's run folder.
     let run_dirs = std::fs::read_dir(local.join("work/g0"))

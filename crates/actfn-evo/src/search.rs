@@ -666,8 +666,7 @@ impl Recorder<'_> {
                 index,
             })
             .collect();
-        let result =
-            caught(|| evaluator.evaluate_at(&at, &batch, &mut |i, ev| self.record(i, ev)));
+        let result = caught(|| evaluator.evaluate_at(&at, &batch, &mut |i, ev| self.record(i, ev)));
         match result {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e),

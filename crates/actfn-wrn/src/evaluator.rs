@@ -174,7 +174,11 @@ impl WrnEvaluator {
     /// checkpoint at every epoch end: a worker killed or requeued mid-training and started
     /// again on the same folder resumes from its last epoch, with the same result as an
     /// uninterrupted run.
-    pub fn evaluate_in(&self, candidate: &Candidate, run_dir: &Path) -> Result<Evaluation, EvoError> {
+    pub fn evaluate_in(
+        &self,
+        candidate: &Candidate,
+        run_dir: &Path,
+    ) -> Result<Evaluation, EvoError> {
         self.train_candidate(
             candidate,
             RunOptions {

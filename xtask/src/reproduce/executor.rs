@@ -18,7 +18,7 @@ use super::Options;
 pub(super) enum Executor {
     Inline,
     Local(usize),
-    Slurm(SlurmOptions),
+    Slurm(Box<SlurmOptions>),
 }
 
 impl Executor {
@@ -45,7 +45,7 @@ impl Executor {
                     o.throttle = options.jobs;
                 }
                 o.check()?;
-                Ok(Executor::Slurm(o))
+                Ok(Executor::Slurm(Box::new(o)))
             }
             other => bail!("--executor {other:?}: expected inline, local or slurm"),
         }
@@ -121,7 +121,7 @@ pub(super) fn train_all(
         Executor::Slurm(options) => {
             let names: Vec<String> = runs.iter().map(|r| r.dir.display().to_string()).collect();
             let key = format!("{:016x}", stable_hash(names.join("\n").as_bytes()));
-            SlurmArray::new(slurm_root.join(key), options.clone())?
+            SlurmArray::new(slurm_root.join(key), (**options).clone())?
                 .run_tasks(&tasks, &mut report)?
         }
     };

@@ -299,7 +299,11 @@ impl Runner {
                 runs.push(self.final_run(&canonical, training, run).0);
             }
         }
-        self.stage(&format!("{} final runs on the {:?} executor", runs.len(), self.executor_name()));
+        self.stage(&format!(
+            "{} final runs on the {:?} executor",
+            runs.len(),
+            self.executor_name()
+        ));
         let slurm_root = self.runs.join("final").join("slurm");
         train_all(&self.executor, &self.actfn, &self.root, &slurm_root, &runs)
     }
