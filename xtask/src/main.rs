@@ -15,6 +15,7 @@ mod libtorch;
 mod parity;
 mod reproduce;
 mod slurm;
+mod tarballs;
 
 /// Project automation for actfn.
 #[derive(Debug, Parser)]
@@ -144,9 +145,21 @@ struct ReproduceArgs {
     /// Where tables and figures are written [default: results/].
     #[arg(long)]
     results_dir: Option<PathBuf>,
-    /// Threads for libtorch [default: libtorch's choice].
+    /// Threads for libtorch [default: libtorch's choice; with --executor local, the cores
+    /// shared among the jobs].
     #[arg(long)]
     threads: Option<usize>,
+    /// Where searches and final runs train: inline (in turn), local (worker processes)
+    /// or slurm (job arrays); the results are the same.
+    #[arg(long, value_parser = ["inline", "local", "slurm"], default_value = "inline")]
+    executor: String,
+    /// Trainings at once: local worker processes, or Slurm array tasks running at once.
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Slurm options as RON (actfn-cluster's SlurmOptions), e.g.
+    /// `(partition: Some("gpu"), gpus: Some("1"), time: Some("4:00:00"))`.
+    #[arg(long, value_name = "FILE")]
+    slurm_options: Option<PathBuf>,
 }
 
 impl ReproduceArgs {
@@ -158,6 +171,9 @@ impl ReproduceArgs {
             work_dir: self.work_dir,
             results_dir: self.results_dir,
             threads: self.threads,
+            executor: self.executor,
+            jobs: self.jobs,
+            slurm_options: self.slurm_options,
         }
     }
 }

@@ -16,11 +16,13 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use actfn_evo::TrainResult;
 use anyhow::{bail, ensure, Context};
 use serde::{Deserialize, Serialize};
 
 use crate::libtorch::TORCH_VERSION;
-use crate::reproduce::{build_actfn, local_tarball};
+use crate::reproduce::build_actfn;
+use crate::tarballs::local_tarball;
 
 /// The marker written last into a finished reference environment.
 const VENV_MARKER: &str = ".actfn-reference";
@@ -69,7 +71,8 @@ impl Run {
     }
 }
 
-/// What each side prints as JSON.
+/// A side's result: the reference's printed JSON line, or what parity keeps of
+/// `actfn train`'s `--json-out` file.
 #[derive(Debug, Deserialize)]
 struct Printed {
     val_acc: Option<f64>,
@@ -133,7 +136,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     }
     let script = root.join("experiments/parity/reference.py");
     for dataset in &options.datasets {
-        fetch(&actfn, root, &data_dir, dataset)?;
+        fetch(&actfn, &data_dir, dataset)?;
         for &(train_size, epochs) in &options.budgets {
             // The split is re-derived on every run (it is cheap) and kept out of results.
             let split_dir = root.join("runs").join("parity");
@@ -175,10 +178,6 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
                         dataset.clone(),
                         "--data-dir".into(),
                         data_dir.display().to_string(),
-                        "--depth".into(),
-                        "10".into(),
-                        "--width".into(),
-                        "1".into(),
                         "--epochs".into(),
                         epochs.to_string(),
                         "--milestones".into(),
@@ -193,10 +192,14 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
                         "--threads".into(),
                         options.threads.to_string(),
                     ];
-                    let out = if side == "actfn" {
+                    let printed = if side == "actfn" {
+                        let json_path = split_dir.join("actfn-result.json");
                         capture(
                             Command::new(&actfn)
                                 .args(["train", "--activation", "relu(x)", "--json"])
+                                .arg("--json-out")
+                                .arg(&json_path)
+                                .args(["--wrn-depth", "10", "--wrn-width", "1"])
                                 .args(&common)
                                 .args([
                                     "--train-size",
@@ -204,23 +207,36 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
                                     "--val-per-class",
                                     &val_per_class(dataset).to_string(),
                                 ]),
-                        )?
+                        )?;
+                        let text = std::fs::read_to_string(&json_path)
+                            .with_context(|| format!("cannot read {}", json_path.display()))?;
+                        let result: TrainResult =
+                            serde_json::from_str(&text).with_context(|| {
+                                format!("{}: not a train result", json_path.display())
+                            })?;
+                        Printed {
+                            val_acc: result.val_acc,
+                            test_acc: result.test_acc,
+                            seconds: Some(result.seconds),
+                        }
                     } else {
-                        capture(
+                        let out = capture(
                             Command::new(&python)
                                 .arg(&script)
+                                .args(["--depth", "10", "--width", "1"])
                                 .args(&common)
                                 .arg("--split")
                                 .arg(&split_path),
-                        )?
+                        )?;
+                        // The reference prints its result as the last JSON line.
+                        let line = out
+                            .lines()
+                            .rev()
+                            .find(|l| l.trim_start().starts_with('{'))
+                            .with_context(|| format!("{side} printed no JSON line: {out}"))?;
+                        serde_json::from_str(line)
+                            .with_context(|| format!("cannot read {side}'s output {line:?}"))?
                     };
-                    let line = out
-                        .lines()
-                        .rev()
-                        .find(|l| l.trim_start().starts_with('{'))
-                        .with_context(|| format!("{side} printed no JSON line: {out}"))?;
-                    let printed: Printed = serde_json::from_str(line)
-                        .with_context(|| format!("cannot read {side}'s output {line:?}"))?;
                     run.val_acc = printed.val_acc;
                     run.test_acc = printed.test_acc;
                     run.seconds = printed.seconds;
@@ -325,13 +341,13 @@ fn capture(cmd: &mut Command) -> anyhow::Result<String> {
     String::from_utf8(output.stdout).context("non-UTF-8 output")
 }
 
-/// Puts a data set into `data_dir` (from the local tarball next to the repository when
-/// there is one).
-fn fetch(actfn: &Path, root: &Path, data_dir: &Path, dataset: &str) -> anyhow::Result<()> {
+/// Puts a data set into `data_dir` (from the tarball in `ACTFN_DATA_TARBALLS` when there
+/// is one).
+fn fetch(actfn: &Path, data_dir: &Path, dataset: &str) -> anyhow::Result<()> {
     let mut cmd = Command::new(actfn);
     cmd.args(["data", "fetch", dataset, "--data-dir"])
         .arg(data_dir);
-    if let Some(local) = local_tarball(root, dataset) {
+    if let Some(local) = local_tarball(dataset) {
         cmd.arg("--from").arg(local);
     }
     capture(&mut cmd).map(drop)

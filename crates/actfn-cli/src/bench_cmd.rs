@@ -8,6 +8,8 @@ use actfn_wrn::model::WrnConfig;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
+use crate::training_args::WrnArgs;
+
 /// Arguments of `actfn bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -20,47 +22,61 @@ enum BenchCommand {
     /// Median seconds per training step (forward, backward, SGD update) on random data,
     /// and the process's peak resident memory. Several activations and modes are measured
     /// side by side, one step of each in turn (the peak is then the whole process's).
-    Step {
-        /// Depth d = 6n + 4.
-        #[arg(long, default_value_t = 16)]
-        depth: i64,
-        /// Widening factor k.
-        #[arg(long, default_value_t = 4)]
-        width: i64,
-        /// The activation, e.g. `relu(x)` or `tanh(x) * min(x, 0)`; repeat to compare.
-        #[arg(long, default_value = "relu(x)")]
-        activation: Vec<String>,
-        /// Batch size.
-        #[arg(long, default_value_t = 128)]
-        batch: i64,
-        /// Measured steps.
-        #[arg(long, default_value_t = 5)]
-        steps: usize,
-        /// Unmeasured steps first.
-        #[arg(long, default_value_t = 1)]
-        warmup: usize,
-        /// How the activation's gradient is computed: `symbolic`, `fused` or `autograd`;
-        /// repeat to compare (ReLU runs once, its fast path is the same in every mode).
-        #[arg(long, default_value = "symbolic")]
-        mode: Vec<ActivationMode>,
-        /// Number of classes.
-        #[arg(long, default_value_t = 10)]
-        classes: i64,
-        /// libtorch threads (default: libtorch's choice).
-        #[arg(long)]
-        threads: Option<usize>,
-        /// Print one JSON object instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    // A step benchmark defaults to WRN-16-4, small enough to measure on a CPU; `--depth`
+    // and `--width` are the former spellings (see `training_args`).
+    #[command(
+        mut_arg("wrn_depth", |a| a.default_value(STEP_DEFAULT_DEPTH).alias("depth")),
+        mut_arg("wrn_width", |a| a.default_value(STEP_DEFAULT_WIDTH).alias("width"))
+    )]
+    Step(StepArgs),
+}
+
+/// WRN depth of `bench step` when none is given.
+const STEP_DEFAULT_DEPTH: &str = "16";
+/// WRN width of `bench step` when none is given.
+const STEP_DEFAULT_WIDTH: &str = "4";
+
+/// Arguments of `actfn bench step`.
+#[derive(Debug, Args)]
+struct StepArgs {
+    #[command(flatten)]
+    wrn: WrnArgs,
+    /// The activation, e.g. `relu(x)` or `tanh(x) * min(x, 0)`; repeat to compare.
+    #[arg(long, default_value = "relu(x)")]
+    activation: Vec<String>,
+    /// Batch size.
+    #[arg(long, default_value_t = 128)]
+    batch: i64,
+    /// Measured steps.
+    #[arg(long, default_value_t = 5)]
+    steps: usize,
+    /// Unmeasured steps first.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// How the activation's gradient is computed: `symbolic`, `fused` or `autograd`;
+    /// repeat to compare (ReLU runs once, its fast path is the same in every mode).
+    #[arg(long, default_value = "symbolic")]
+    mode: Vec<ActivationMode>,
+    /// Number of classes.
+    #[arg(long, default_value_t = 10)]
+    classes: i64,
+    /// libtorch threads (default: libtorch's choice).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Runs `actfn bench ...`.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.command {
-        BenchCommand::Step {
-            depth,
-            width,
+        BenchCommand::Step(StepArgs {
+            wrn:
+                WrnArgs {
+                    wrn_depth: depth,
+                    wrn_width: width,
+                },
             activation,
             batch,
             steps,
@@ -69,7 +85,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             classes,
             threads,
             json,
-        } => {
+        }) => {
             let mut configs = Vec::new();
             for text in &activation {
                 let expr: Expr = text

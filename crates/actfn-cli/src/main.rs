@@ -10,16 +10,23 @@ use clap::{Parser, Subcommand};
 
 mod bench_cmd;
 mod data_cmd;
+mod dispatch;
+mod evaluate_cmd;
+mod executor_args;
 mod exit;
 mod expr_cmd;
 mod figures;
 mod input_args;
+mod json_out;
 mod model_cmd;
 mod plot_cmd;
 mod report_cmd;
 mod search_cmd;
 mod stats_cmd;
+mod task;
 mod train_cmd;
+mod training_args;
+mod work_dir;
 
 /// Discover, train and compare neural-network activation functions.
 ///
@@ -43,7 +50,7 @@ enum Command {
     /// Draw activation functions (PNG or SVG), or a scatter of two CSV columns.
     Plot(plot_cmd::PlotArgs),
     /// Run or resume an activation-function search (exhaustive, random or evolution).
-    Search(search_cmd::SearchArgs),
+    Search(Box<search_cmd::SearchArgs>),
     /// Summarize a search directory: top functions, per-generation bests, counts.
     Report(report_cmd::ReportArgs),
     /// Facts about WRN-d-k networks: shape and parameter count.
@@ -53,9 +60,18 @@ enum Command {
     /// Exit codes: 0 when the training ran to its end or diverged (a diverged training is
     /// a result, reported with status `diverged`); 1 when it failed (an error during
     /// training, e.g. out of memory); 2 on bad input.
+    // `--depth` and `--width` are the former spellings (see `training_args`).
+    #[command(
+        mut_arg("wrn_depth", |a| a.alias("depth")),
+        mut_arg("wrn_width", |a| a.alias("width"))
+    )]
     Train(train_cmd::TrainArgs),
     /// Time a training step of a WRN with an activation, and its peak memory.
     Bench(bench_cmd::BenchArgs),
+    /// Worker of `search --executor local|slurm`: train one planned candidate and publish
+    /// its result (see ARCHITECTURE.md).
+    #[command(hide = true)]
+    Evaluate(evaluate_cmd::EvaluateArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -64,11 +80,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(args) => data_cmd::run(args),
         Command::Stats(args) => stats_cmd::run(args),
         Command::Plot(args) => plot_cmd::run(args),
-        Command::Search(args) => search_cmd::run(args),
+        Command::Search(args) => search_cmd::run(*args),
         Command::Report(args) => report_cmd::run(args),
         Command::Model(args) => model_cmd::run(args),
         Command::Train(args) => train_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args),
+        Command::Evaluate(args) => evaluate_cmd::run(args),
     }
 }
 
@@ -79,4 +96,81 @@ fn main() -> ExitCode {
     };
     exit::install_panic_hook();
     exit::run_to_exit_code(|| run(cli))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("actfn").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    /// `train` and `bench step` took `--depth` and `--width` before the training options
+    /// were declared once as `--wrn-depth` and `--wrn-width`; both spellings parse alike.
+    #[test]
+    fn old_spellings_of_the_network_still_parse() {
+        let train = |args: &[&str]| match parse(args).command {
+            Command::Train(t) => format!("{t:?}"),
+            other => panic!("{other:?}"),
+        };
+        let base = ["train", "--activation", "relu(x)", "--epochs", "3"];
+        let new = [&base[..], &["--wrn-depth", "16", "--wrn-width", "4"]].concat();
+        let old = [&base[..], &["--depth", "16", "--width", "4"]].concat();
+        assert_eq!(train(&new), train(&old));
+        assert!(
+            train(&new).contains("wrn_depth: 16, wrn_width: 4"),
+            "{}",
+            train(&new)
+        );
+
+        let bench = |args: &[&str]| format!("{:?}", parse(args).command);
+        assert_eq!(
+            bench(&["bench", "step", "--wrn-depth", "10", "--wrn-width", "2"]),
+            bench(&["bench", "step", "--depth", "10", "--width", "2"])
+        );
+        // bench step keeps its own smaller default network.
+        assert!(bench(&["bench", "step"]).contains("wrn_depth: 16, wrn_width: 4"));
+        assert!(train(&base).contains("wrn_depth: 28, wrn_width: 10"));
+    }
+
+    /// `search --depth` is the search space's depth, never the network's.
+    #[test]
+    fn search_depth_is_the_space_and_wrn_depth_the_network() {
+        let Command::Search(s) = parse(&[
+            "search",
+            "--task",
+            "cifar10",
+            "--strategy",
+            "random",
+            "--seed",
+            "1",
+            "--out",
+            "x",
+            "--depth",
+            "2",
+            "--wrn-depth",
+            "10",
+            "--wrn-width",
+            "1",
+            "--test-size",
+            "5",
+        ])
+        .command
+        else {
+            panic!("not a search");
+        };
+        assert_eq!(s.depth, Some(2));
+        assert_eq!(
+            (s.training.wrn.wrn_depth, s.training.wrn.wrn_width),
+            (10, 1)
+        );
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

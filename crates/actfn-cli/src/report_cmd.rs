@@ -5,11 +5,11 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use actfn_evo::{read_dir, summarize, write_csv, Summary};
+use actfn_evo::{read_dir, summarize, write_csv, AnyTask, StoredConfig, Summary};
 use anyhow::Context;
 use clap::Args;
 
-use crate::search_cmd::Stored;
+use crate::json_out::write_json_atomic;
 
 /// Arguments of `actfn report`.
 #[derive(Debug, Args)]
@@ -25,11 +25,15 @@ pub struct ReportArgs {
     /// Also write every record as CSV to this file.
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
+    /// Also write the JSON object of `--json` to FILE (atomically).
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
 }
 
 /// Runs `actfn report`.
 pub fn run(args: ReportArgs) -> anyhow::Result<()> {
-    let (stored, journal): (Stored, _) = read_dir(&args.dir)
+    // Any task reads: a report needs only the search's part of the configuration.
+    let (stored, journal): (StoredConfig<AnyTask>, _) = read_dir(&args.dir)
         .with_context(|| format!("cannot read the search in {}", args.dir.display()))?;
     for warning in journal.warnings() {
         eprintln!("actfn: warning: {warning}");
@@ -41,6 +45,9 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         let file =
             File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
         write_csv(&records, file).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.json_out {
+        write_json_atomic(path, &summary)?;
     }
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);

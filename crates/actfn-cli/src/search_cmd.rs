@@ -3,36 +3,42 @@
 //!
 //! The task decides what evaluating a candidate means: `fit` (a cheap curve fit) or
 //! `cifar10` / `cifar100` (training a WRN on a split of the training set, scored on its
-//! validation part). [`TaskConfig`] is what is stored in the search's `config.ron`;
-//! [`make_evaluator`] builds its evaluator, on a fresh start and on resume alike. A new
-//! task adds a [`TaskKind`] value, a [`TaskConfig`] variant with its options, and a match
-//! arm in each of [`task_config`] and [`make_evaluator`].
+//! validation part). [`task_config`] turns the options into the stored task (`task.rs`),
+//! which builds the evaluator; a new task adds a [`TaskKind`] value here too.
 
 use std::path::{Path, PathBuf};
 
 use actfn_evo::{
-    create_dir, open_dir, run_search, Evaluator, Event, EvolutionConfig, FitConfig, FitEvaluator,
-    FitnessMetric, SearchConfig, StoredConfig, Strategy,
+    create_dir, open_dir, run_search, Event, EvolutionConfig, FitConfig, FitnessMetric,
+    SearchConfig, Strategy,
 };
 use actfn_expr::{BinaryOp, Expr, SearchSpace, UnaryOp};
-use actfn_wrn::data::{self, Cifar, DataConfig, SplitConfig};
-use actfn_wrn::evaluator::WrnEvaluator;
-use actfn_wrn::train::TrainConfig;
+use actfn_wrn::data::Cifar;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
 
-use crate::input_args::InputArgs;
+use std::cell::Cell;
+use std::ffi::OsString;
+use std::rc::Rc;
+
+use actfn_cluster::{threads_per_job, LocalPool};
+use actfn_evo::{Evaluator, Journal};
+
+use crate::dispatch::{local_slot_env, Dispatch, DispatchEvaluator, InlineEvaluator};
+use crate::executor_args::{ExecutorArgs, ExecutorKind};
+use crate::task::{self, make_evaluator, CifarTask, Stored, Task};
+use crate::training_args::{DefaultSchedule, TrainingArgs};
 
 /// Arguments of `actfn search`.
 #[derive(Debug, Args)]
 pub struct SearchArgs {
     /// Continue the search stored in DIR (every other option comes from DIR/config.ron,
-    /// except --data-dir and --threads, which may be given anew).
+    /// except --data-dir, --threads and the executor's options, which may be given anew).
     #[arg(long, value_name = "DIR", conflicts_with_all = [
         "task", "strategy", "out", "seed", "target", "wrn_depth", "wrn_width", "epochs",
-        "milestones", "train_size", "val_per_class", "batch", "no_zca", "zca_epsilon", "init", "allow_partial",
+        "milestones", "train_size", "val_per_class", "batch", "no_zca", "zca_epsilon", "init",
+        "allow_partial",
     ])]
     pub resume: Option<PathBuf>,
     /// What evaluating a candidate means.
@@ -94,44 +100,16 @@ pub struct SearchArgs {
     /// Task fit: artificial time per evaluation in milliseconds (for tests).
     #[arg(long, hide = true, default_value_t = 0)]
     pub eval_delay_ms: u64,
-    /// Tasks cifar10/100: WRN depth d = 6n + 4 (not the search space's --depth).
-    #[arg(long, value_name = "D", default_value_t = 28)]
-    pub wrn_depth: i64,
-    /// Tasks cifar10/100: WRN widening factor k.
-    #[arg(long, value_name = "K", default_value_t = 10)]
-    pub wrn_width: i64,
-    /// Tasks cifar10/100: training epochs per candidate.
-    #[arg(long, value_name = "E", default_value_t = 50)]
-    pub epochs: usize,
-    /// Tasks cifar10/100: epochs at which the learning rate is multiplied by 0.2,
-    /// comma-separated; '' for none [default: 50%, 80% and 90% of the epochs, the paper's
-    /// 25,40,45 for 50].
-    #[arg(long, value_name = "E1,E2,...")]
-    pub milestones: Option<String>,
-    /// Tasks cifar10/100: keep only this many training images (balanced over classes)
-    /// [default: all that the validation split leaves].
-    #[arg(long, value_name = "N")]
-    pub train_size: Option<usize>,
-    /// Tasks cifar10/100: validation images per class [default: the paper's 500 for
-    /// CIFAR-10, 50 for CIFAR-100].
-    #[arg(long, value_name = "V")]
-    pub val_per_class: Option<usize>,
-    /// Tasks cifar10/100: training batch size.
-    #[arg(long, value_name = "B", default_value_t = 128)]
-    pub batch: usize,
-    /// Tasks cifar10/100: preprocessing and initialisation.
-    #[command(flatten)]
-    pub input: InputArgs,
-    /// Tasks cifar10/100: the data folder (fill it with `actfn data fetch`) [default: data].
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Tasks cifar10/100: libtorch threads [default: libtorch's choice].
-    #[arg(long, value_name = "T")]
-    pub threads: Option<usize>,
-    /// Accepted for symmetry with `actfn train` and ignored: a search never uses the test
-    /// set.
-    #[arg(long, value_name = "N")]
-    pub test_size: Option<usize>,
+    /// Tasks cifar10/100: how each candidate is trained.
+    #[command(flatten, next_help_heading = "Training (tasks cifar10, cifar100)")]
+    pub training: TrainingArgs,
+    /// Where candidates are trained; not part of the search's configuration.
+    #[command(flatten, next_help_heading = "Executor")]
+    pub executor: ExecutorArgs,
+    /// Accepted and ignored, so that command lines written when `search` took it keep
+    /// working: a search never uses the test set.
+    #[arg(long = "test-size", value_name = "N", hide = true)]
+    pub ignored_test_size: Option<usize>,
 }
 
 /// The tasks.
@@ -165,126 +143,15 @@ pub enum FitnessKind {
     Accuracy,
 }
 
-/// A task's configuration, as stored in `config.ron`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum TaskConfig {
-    /// Fit a target function.
-    Fit(FitConfig),
-    /// Train a WRN on CIFAR-10 or CIFAR-100.
-    Cifar(CifarTask),
-}
-
-/// The CIFAR training task: data, split, preprocessing and training schedule.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CifarTask {
-    /// The data folder. Not part of the evaluator's hash (the data are identified by
-    /// content); `--data-dir` overrides it on resume.
-    pub data_dir: PathBuf,
-    /// Data set, train/validation split (seed 0, the same for every search) and
-    /// preprocessing.
-    pub data: DataConfig,
-    /// The training schedule. Its seed is the search's; `threads` is not part of the hash
-    /// and `--threads` overrides it on resume.
-    pub train: TrainConfig,
-}
-
-impl TaskConfig {
-    /// Sets what belongs to the machine rather than to the experiment (data folder,
-    /// threads) from the command line, where given.
-    fn set_local(&mut self, data_dir: Option<&Path>, threads: Option<usize>) {
-        if let TaskConfig::Cifar(task) = self {
-            if let Some(dir) = data_dir {
-                task.data_dir = dir.to_path_buf();
-            }
-            if threads.is_some() {
-                task.train.threads = threads;
-            }
-        }
-    }
-
-    /// This task with the machine-local settings of `other`, where both are CIFAR tasks.
-    fn with_local_of(&self, other: &TaskConfig) -> TaskConfig {
-        let mut task = self.clone();
-        if let (TaskConfig::Cifar(t), TaskConfig::Cifar(o)) = (&mut task, other) {
-            t.data_dir.clone_from(&o.data_dir);
-            t.train.threads = o.train.threads;
-        }
-        task
-    }
-}
-
-/// The search directory's stored configuration.
-pub type Stored = StoredConfig<TaskConfig>;
-
-/// Builds the evaluator of a task: the one place that knows every task. `log` receives a
-/// line about each finished candidate of a training task.
-pub fn make_evaluator(
-    task: &TaskConfig,
-    log: impl FnMut(&str) + 'static,
-) -> anyhow::Result<Box<dyn Evaluator>> {
-    match task {
-        TaskConfig::Fit(config) => Ok(Box::new(FitEvaluator::new(config.clone())?)),
-        TaskConfig::Cifar(task) => {
-            let kind = task.data.dataset;
-            let dir = &task.data_dir;
-            if !data::is_present(kind, dir) {
-                bail!(
-                    "{kind} is not in the data folder {}: run `actfn data fetch {kind} \
-                     --data-dir {}` first (add `--from PATH` to unpack a tarball you have)",
-                    dir.display(),
-                    dir.display()
-                );
-            }
-            let evaluator = WrnEvaluator::new(dir, task.data.clone(), task.train.clone())
-                .with_context(|| format!("cannot prepare {kind} from {}", dir.display()))?;
-            let d = evaluator.data();
-            eprintln!(
-                "{kind}: {} training and {} validation images, prepared in {:.1} s",
-                d.train_images.size()[0],
-                d.val_images.size()[0],
-                evaluator.prepare_seconds()
-            );
-            Ok(Box::new(evaluator.with_log(log)))
-        }
-    }
-}
-
-/// Parses `--milestones`: comma-separated epochs, or nothing for none.
-pub(crate) fn parse_milestones(text: &str) -> anyhow::Result<Vec<usize>> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<usize>()
-                .with_context(|| format!("--milestones: `{s}` is not an epoch number"))
-        })
-        .collect()
-}
-
-/// Refuses a schedule that would silently not be what was asked: no epochs, or a
-/// learning-rate milestone outside `1..epochs` (one at or past the last epoch never acts).
-pub(crate) fn check_schedule(epochs: usize, milestones: &[usize]) -> anyhow::Result<()> {
-    if epochs == 0 {
-        bail!("--epochs 0: nothing would be trained");
-    }
-    if let Some(m) = milestones.iter().find(|&&m| m == 0 || m >= epochs) {
-        bail!(
-            "--milestones: epoch {m} is outside 1..{epochs} (a milestone is the epoch, counting \
-             from 0, at whose start the learning rate drops; it must fall inside the run)"
-        );
-    }
-    Ok(())
-}
-
 /// The task configuration from the command line.
-pub fn task_config(args: &SearchArgs) -> anyhow::Result<TaskConfig> {
+pub fn task_config(args: &SearchArgs) -> anyhow::Result<Task> {
     match args.task {
         Some(TaskKind::Fit) => {
             let Some(text) = &args.target else {
                 bail!("task fit needs --target EXPR");
             };
             let target: Expr = text.parse().with_context(|| format!("--target `{text}`"))?;
-            Ok(TaskConfig::Fit(FitConfig {
+            Ok(Task::Fit(FitConfig {
                 grid_points: args.grid_points,
                 delay_ms: args.eval_delay_ms,
                 timeout_ms: args.eval_timeout_ms,
@@ -299,40 +166,16 @@ pub fn task_config(args: &SearchArgs) -> anyhow::Result<TaskConfig> {
                 TaskKind::Cifar100 => Cifar::Cifar100,
                 _ => Cifar::Cifar10,
             };
-            let milestones = match &args.milestones {
-                Some(text) => parse_milestones(text)?,
-                None => TrainConfig::scaled_milestones(args.epochs),
-            };
-            check_schedule(args.epochs, &milestones)?;
-            let train = TrainConfig {
-                depth: args.wrn_depth,
-                width: args.wrn_width,
-                epochs: args.epochs,
-                milestones,
-                batch_size: args.batch,
-                seed: args.seed.unwrap_or(0),
-                threads: args.threads,
-                init: args.input.init,
-                ..TrainConfig::search()
-            };
+            // The search's seed also goes into the stored training configuration (see
+            // `CifarTask::train`).
+            let train = args
+                .training
+                .train_config(args.seed.unwrap_or(0), DefaultSchedule::Scaled)?;
             train.validate()?;
-            let data = DataConfig {
-                dataset,
-                split: SplitConfig {
-                    val_per_class: args
-                        .val_per_class
-                        .unwrap_or_else(|| dataset.paper_val_per_class()),
-                    train_size: args.train_size,
-                    seed: 0,
-                },
-                preprocess: args.input.preprocess()?,
-                allow_partial: args.input.allow_partial,
-            };
-            Ok(TaskConfig::Cifar(CifarTask {
-                data_dir: args
-                    .data_dir
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from("data")),
+            // Split seed 0: every search sees the same split.
+            let data = args.training.data_config(dataset, 0)?;
+            Ok(Task::Cifar(CifarTask {
+                data_dir: args.training.data_dir(),
                 data,
                 train,
             }))
@@ -422,6 +265,8 @@ fn binary_op(name: &str) -> anyhow::Result<BinaryOp> {
 
 /// Runs `actfn search`.
 pub fn run(args: SearchArgs) -> anyhow::Result<()> {
+    args.executor.check()?;
+    let dry_run = args.executor.dry_run;
     let progress = Progress::new();
     let bar = progress.bar.clone();
     // Above the bar on a terminal; plain lines on stderr otherwise (logs).
@@ -432,15 +277,24 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
             bar.println(line);
         }
     };
-    let (dir, stored, mut journal, mut evaluator) = match &args.resume {
+    let (dir, stored, mut journal, evaluator, task) = match &args.resume {
         Some(dir) => {
-            let (stored, journal): (Stored, _) = open_dir(dir)
-                .with_context(|| format!("cannot resume the search in {}", dir.display()))?;
+            let context = || format!("cannot resume the search in {}", dir.display());
+            // A dry run changes nothing, not even a cut-off last record.
+            let (stored, journal): (Stored, _) = if dry_run {
+                actfn_evo::read_dir(dir).with_context(context)?
+            } else {
+                open_dir(dir).with_context(context)?
+            };
             let mut task = stored.task.clone();
-            task.set_local(args.data_dir.as_deref(), args.threads);
+            task::set_local(
+                &mut task,
+                args.training.data_dir.as_deref(),
+                args.training.threads,
+            );
             let evaluator = make_evaluator(&task, log)?;
             stored.check_evaluator(evaluator.as_ref())?;
-            (dir.clone(), stored, journal, evaluator)
+            (dir.clone(), stored, journal, evaluator, task)
         }
         None => {
             let dir = args.out.clone().context("--out DIR is required")?;
@@ -449,7 +303,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
             // Continuing a search with `--out`: the data folder and the thread count may
             // differ from the stored ones (the stored ones are kept in config.ron).
             let stored_task = match existing_task(&dir) {
-                Some(existing) => task.with_local_of(&existing),
+                Some(existing) => task::with_local_of(&task, &existing),
                 None => task.clone(),
             };
             let evaluator = make_evaluator(&task, log)?;
@@ -458,21 +312,31 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
                 task: stored_task,
                 config_hash: evaluator.config_hash(),
             };
-            let journal = create_dir(&dir, &stored)?;
-            (dir, stored, journal, evaluator)
+            let journal = if dry_run {
+                Journal::in_memory()
+            } else {
+                create_dir(&dir, &stored)?
+            };
+            (dir, stored, journal, evaluator, task)
         }
     };
     for warning in journal.warnings() {
         eprintln!("actfn: warning: {warning}");
     }
+    let printed = Rc::new(Cell::new(false));
+    let mut evaluator = executor(&args, &dir, &task, evaluator, &printed)?;
     let resumed = journal.records().len();
     let outcome = run_search(
         &stored.search,
         &mut journal,
         evaluator.as_mut(),
         &mut |event| progress.on(&event),
-    )?;
+    );
     progress.finish();
+    if printed.get() {
+        return Ok(());
+    }
+    let outcome = outcome?;
     let summary = &outcome.summary;
     if resumed > 0 {
         println!(
@@ -484,8 +348,58 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The evaluator of the chosen executor around the task's own `evaluator`.
+fn executor(
+    args: &SearchArgs,
+    dir: &Path,
+    task: &Task,
+    evaluator: Box<dyn Evaluator>,
+    printed: &Rc<Cell<bool>>,
+) -> anyhow::Result<Box<dyn Evaluator>> {
+    let options = &args.executor;
+    let dispatch = match options.executor {
+        ExecutorKind::Inline => return Ok(Box::new(InlineEvaluator(evaluator))),
+        ExecutorKind::Local => {
+            let gpus = actfn_wrn::train::cuda_device_count();
+            let jobs = options.jobs.unwrap_or(gpus.max(1));
+            let pool = LocalPool::new(jobs)?
+                .retries(options.retries.unwrap_or(0))
+                .slot_env(local_slot_env(jobs, gpus));
+            Dispatch::Local(pool)
+        }
+        ExecutorKind::Slurm => Dispatch::Slurm(Box::new(options.slurm_options()?)),
+    };
+    let mut worker_args: Vec<OsString> = Vec::new();
+    if let Some(cifar) = task.cifar() {
+        // Threads: as given; else a share of this machine's cores, or what Slurm grants.
+        let threads = match (&dispatch, args.training.threads) {
+            (_, Some(t)) => t,
+            (Dispatch::Local(_), None) => {
+                let cores = std::thread::available_parallelism().map_or(1, usize::from);
+                let gpus = actfn_wrn::train::cuda_device_count();
+                threads_per_job(cores, options.jobs.unwrap_or(gpus.max(1)))
+            }
+            (Dispatch::Slurm(o), None) => o.cpus_per_task.map_or(1, |c| c as usize),
+        };
+        let data_dir = std::path::absolute(&cifar.data_dir)
+            .with_context(|| format!("cannot make {} absolute", cifar.data_dir.display()))?;
+        worker_args.extend([
+            "--threads".into(),
+            threads.to_string().into(),
+            "--data-dir".into(),
+            data_dir.into(),
+        ]);
+    }
+    let mut dispatcher =
+        DispatchEvaluator::new(evaluator, dir.to_path_buf(), dispatch, worker_args)?;
+    if options.dry_run {
+        dispatcher = dispatcher.dry_run(printed.clone());
+    }
+    Ok(Box::new(dispatcher))
+}
+
 /// The task stored in `dir/config.ron`, if there is a readable one.
-fn existing_task(dir: &Path) -> Option<TaskConfig> {
+fn existing_task(dir: &Path) -> Option<Task> {
     if !dir.join(actfn_evo::CONFIG_FILE).is_file() {
         return None;
     }

@@ -6,17 +6,18 @@ use std::path::PathBuf;
 use actfn_expr::Expr;
 use actfn_wrn::activation::ActivationMode;
 use actfn_wrn::augment::AugmentConfig;
-use actfn_wrn::data::{self, Cifar, DataConfig, SplitConfig};
+use actfn_wrn::data::{self, Cifar};
 use actfn_wrn::model::expected_parameter_count;
 use actfn_wrn::train::{self, RunOptions, TrainConfig, TrainData, TrainStatus};
 use anyhow::Context;
 
+use actfn_evo::{RecordStatus, TrainResult};
 use clap::Args;
-use serde::Serialize;
 
 use crate::data_cmd::DatasetName;
 use crate::exit::{first_line, JobFailed};
-use crate::input_args::InputArgs;
+use crate::json_out::write_json_atomic;
+use crate::training_args::{DefaultSchedule, TrainingArgs};
 
 /// Arguments of `actfn train`.
 #[derive(Debug, Args)]
@@ -27,46 +28,17 @@ pub struct TrainArgs {
     /// The data set.
     #[arg(long, default_value = "cifar10")]
     dataset: DatasetName,
-    /// The data folder (fill it with `actfn data fetch`).
-    #[arg(long, value_name = "DIR", default_value = "data")]
-    data_dir: PathBuf,
-    /// WRN depth d = 6n + 4.
-    #[arg(long, default_value_t = 28)]
-    depth: i64,
-    /// WRN widening factor k.
-    #[arg(long, default_value_t = 10)]
-    width: i64,
-    /// Epochs.
-    #[arg(long, default_value_t = 50)]
-    epochs: usize,
-    /// Epochs at which the learning rate is multiplied by 0.2 (default: 60,120,160 for
-    /// 200 epochs, as the paper's final training; otherwise 50%, 80% and 90% of the
-    /// epochs, which is the paper's 25,40,45 for 50).
-    /// An empty value (`--milestones ''`) means a constant learning rate.
-    #[arg(long, value_name = "EPOCHS")]
-    milestones: Option<String>,
-    /// Keep only this many training images (balanced over classes).
-    #[arg(long)]
-    train_size: Option<usize>,
-    /// Validation images per class (default: the paper's 500 for CIFAR-10, 50 for
-    /// CIFAR-100).
-    #[arg(long)]
-    val_per_class: Option<usize>,
+    #[command(flatten)]
+    training: TrainingArgs,
     /// Evaluate only the first N images of the official test set (default: all; 0: none).
     #[arg(long, value_name = "N")]
     test_size: Option<usize>,
     /// Seed of the train/validation split.
     #[arg(long, default_value_t = 0)]
     split_seed: u64,
-    /// Batch size.
-    #[arg(long, default_value_t = 128)]
-    batch: usize,
     /// Initial learning rate.
-    #[arg(long, default_value_t = 0.1, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = TrainConfig::search().lr, allow_hyphen_values = true)]
     lr: f64,
-    /// libtorch threads (default: libtorch's choice).
-    #[arg(long)]
-    threads: Option<usize>,
     /// Seed of initialisation, shuffling, flips and dropout.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -76,40 +48,21 @@ pub struct TrainArgs {
     /// No random horizontal flips.
     #[arg(long)]
     no_flip: bool,
-    #[command(flatten)]
-    input: InputArgs,
     /// The run's folder: config.ron, data.ron, metrics.csv, outcome.ron and an epoch-end
     /// checkpoint, from which a rerun with the same arguments resumes.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Print exactly one JSON object {"val_acc", "val_loss", "test_acc", "status",
-    /// "seconds"}.
+    /// "seconds"} instead of text, and per-epoch lines instead of progress bars.
     #[arg(long)]
     json: bool,
-}
-
-/// The `--json` line.
-#[derive(Debug, Serialize)]
-struct JsonOutcome {
-    val_acc: Option<f64>,
-    val_loss: Option<f64>,
-    test_acc: Option<f64>,
-    status: &'static str,
-    /// Wall time of the training and evaluation, without data preparation.
-    seconds: f64,
+    /// Also write that JSON object to FILE (atomically: a reader never sees half of it).
+    #[arg(long, value_name = "FILE")]
+    json_out: Option<PathBuf>,
 }
 
 fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
-}
-
-/// The default schedule for `epochs` (see `--milestones`).
-fn default_milestones(epochs: usize) -> Vec<usize> {
-    if epochs == 200 {
-        TrainConfig::final_training().milestones
-    } else {
-        TrainConfig::scaled_milestones(epochs)
-    }
 }
 
 /// Runs `actfn train`.
@@ -119,47 +72,27 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         .parse()
         .with_context(|| format!("cannot read the activation {:?}", args.activation))?;
     let kind = Cifar::from(args.dataset);
-    let data_config = DataConfig {
-        dataset: kind,
-        split: SplitConfig {
-            val_per_class: args
-                .val_per_class
-                .unwrap_or_else(|| kind.paper_val_per_class()),
-            train_size: args.train_size,
-            seed: args.split_seed,
-        },
-        preprocess: args.input.preprocess()?,
-        allow_partial: args.input.allow_partial,
-    };
+    let data_config = args.training.data_config(kind, args.split_seed)?;
     let config = TrainConfig {
-        depth: args.depth,
-        width: args.width,
-        epochs: args.epochs,
-        milestones: match &args.milestones {
-            Some(text) => crate::search_cmd::parse_milestones(text)?,
-            None => default_milestones(args.epochs),
-        },
         lr: args.lr,
-        batch_size: args.batch,
-        seed: args.seed,
-        threads: args.threads,
         augment: AugmentConfig {
             flip: !args.no_flip,
             ..AugmentConfig::default()
         },
         mode: args.mode,
-        init: args.input.init,
-        ..TrainConfig::search()
+        ..args
+            .training
+            .train_config(args.seed, DefaultSchedule::FinalAt200)?
     };
-    crate::search_cmd::check_schedule(config.epochs, &config.milestones)?;
     config.validate()?;
-    if let Some(t) = args.threads {
+    if let Some(t) = args.training.threads {
         // Also for the preprocessing below, not only the training.
         train::set_threads(t);
     }
 
-    let prepared = data::prepare_with_test_size(&args.data_dir, &data_config, args.test_size)
-        .with_context(|| format!("cannot prepare {kind}"))?;
+    let prepared =
+        data::prepare_with_test_size(&args.training.data_dir(), &data_config, args.test_size)
+            .with_context(|| format!("cannot prepare {kind}"))?;
     let data = TrainData::from(prepared);
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -179,15 +112,22 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     {
         eprintln!("actfn: {expr} diverged: {}", first_line(reason));
     }
+    let result = TrainResult {
+        val_acc: finite(outcome.val_acc),
+        val_loss: finite(outcome.val_loss),
+        test_acc: outcome.test_acc,
+        status: match outcome.status {
+            TrainStatus::Ok => RecordStatus::Ok,
+            TrainStatus::Diverged { .. } => RecordStatus::Diverged,
+            TrainStatus::Failed { .. } => RecordStatus::Failed,
+        },
+        seconds: outcome.seconds,
+    };
+    if let Some(path) = &args.json_out {
+        write_json_atomic(path, &result)?;
+    }
     if args.json {
-        let line = JsonOutcome {
-            val_acc: finite(outcome.val_acc),
-            val_loss: finite(outcome.val_loss),
-            test_acc: outcome.test_acc,
-            status: outcome.status.name(),
-            seconds: outcome.seconds,
-        };
-        println!("{}", serde_json::to_string(&line)?);
+        println!("{}", serde_json::to_string(&result)?);
     } else {
         println!("activation: {expr}");
         println!("status: {}", outcome.status.name());
@@ -243,6 +183,6 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(w.args.activation, "-(atan(x) * x)");
-        assert_eq!(w.args.milestones.as_deref(), Some(""));
+        assert_eq!(w.args.training.milestones.as_deref(), Some(""));
     }
 }

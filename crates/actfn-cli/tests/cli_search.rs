@@ -97,6 +97,16 @@ fn exhaustive_s1_finds_the_target_exactly() {
     let trained = report["trained"].as_u64().unwrap();
     let saved = report["trainings_saved"].as_u64().unwrap();
     assert!(trained + saved == 3456 && saved > 500, "{report}");
+    // `--json-out` writes the object that `--json` prints, also for the text report.
+    let file = tmp.path().join("report.json");
+    ok(actfn(&[
+        "report",
+        dir.to_str().unwrap(),
+        "--json-out",
+        file.to_str().unwrap(),
+    ]));
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(written, report);
 }
 
 #[test]

@@ -206,8 +206,11 @@ fn train_one_epoch_on_real_cifar10() {
         "--json",
     ];
     let mut with_out = args.to_vec();
-    with_out.extend(["--out", "run"]);
+    with_out.extend(["--out", "run", "--json-out", "result.json"]);
     let first = stdout(&actfn(dir.path(), &with_out));
+    // `--json-out` writes the line that `--json` prints.
+    let written = std::fs::read_to_string(dir.path().join("result.json")).unwrap();
+    assert_eq!(written, first);
     assert_eq!(first.lines().count(), 1, "one JSON line: {first}");
     let v: Value = serde_json::from_str(first.trim()).unwrap();
     assert!(first.starts_with(r#"{"val_acc":"#), "{first}");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use actfn_expr::Expr;
 use serde::{Deserialize, Serialize};
 
-use crate::EvoError;
+use crate::{EvoError, RecordId};
 
 /// One job for an evaluator: a candidate activation function and the seed its training
 /// must use (initialisation, data order, dropout).
@@ -52,6 +52,10 @@ pub struct Evaluation {
     pub epochs: u32,
     /// Wall-clock seconds spent.
     pub seconds: f64,
+    /// Where it ran (`inline`, `local 2`, `slurm 1234_7`), for the record; it never
+    /// changes the outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
 }
 
 impl Evaluation {
@@ -65,6 +69,7 @@ impl Evaluation {
             },
             epochs: 0,
             seconds,
+            worker: None,
         }
     }
 
@@ -121,6 +126,20 @@ pub trait Evaluator {
         batch: &[Candidate],
         sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
     ) -> Result<(), EvoError>;
+
+    /// [`evaluate`](Self::evaluate), told where each candidate sits in the search:
+    /// `at[i]` is the record `batch[i]` will become. The search calls this one; an
+    /// evaluator that keeps files per candidate (worker task folders) names them by it,
+    /// so that a resumed search finds them again. The default ignores `at`.
+    fn evaluate_at(
+        &mut self,
+        at: &[RecordId],
+        batch: &[Candidate],
+        sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
+    ) -> Result<(), EvoError> {
+        let _ = at;
+        self.evaluate(batch, sink)
+    }
 }
 
 impl<E: Evaluator + ?Sized> Evaluator for Box<E> {
@@ -134,6 +153,15 @@ impl<E: Evaluator + ?Sized> Evaluator for Box<E> {
         sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
     ) -> Result<(), EvoError> {
         (**self).evaluate(batch, sink)
+    }
+
+    fn evaluate_at(
+        &mut self,
+        at: &[RecordId],
+        batch: &[Candidate],
+        sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
+    ) -> Result<(), EvoError> {
+        (**self).evaluate_at(at, batch, sink)
     }
 }
 
@@ -213,6 +241,7 @@ mod tests {
             status: Status::Ok,
             epochs: 1,
             seconds: 0.0,
+            worker: None,
         }
     }
 

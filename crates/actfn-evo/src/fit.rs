@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actfn_expr::Expr;
+use actfn_expr::{stable_hash, Expr};
 use serde::{Deserialize, Serialize};
 
 use crate::evaluator::{guarded_with_timeout, Candidate, Evaluation, Evaluator, Status};
-use crate::{stable_hash, EvoError};
+use crate::EvoError;
 
 /// Configuration of the `fit` task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -153,6 +153,7 @@ fn score(grid: &Grid, expr: &Expr, start: Instant) -> Evaluation {
                 },
                 epochs: 1,
                 seconds: start.elapsed().as_secs_f64(),
+                worker: None,
             };
         }
         let d = v - y;
@@ -168,6 +169,7 @@ fn score(grid: &Grid, expr: &Expr, start: Instant) -> Evaluation {
         status: Status::Ok,
         epochs: 1,
         seconds: start.elapsed().as_secs_f64(),
+        worker: None,
     }
     .sanitized()
 }

@@ -24,6 +24,8 @@ pub mod operators;
 pub mod record;
 pub mod search;
 pub mod summary;
+pub mod task;
+pub mod train_result;
 
 pub use config::{
     EvolutionConfig, FitnessMetric, SearchConfig, StoredConfig, Strategy, MAX_GENERATION_SIZE,
@@ -38,23 +40,9 @@ pub use search::{
     create_dir, open_dir, read_dir, run_search, Event, SearchOutcome, CONFIG_FILE, RECORDS_FILE,
 };
 pub use summary::{summarize, GenerationStats, Summary, TopEntry};
+pub use task::{AnyTask, TaskConfig};
+pub use train_result::TrainResult;
 
-/// A stable 64-bit FNV-1a hash, for configuration hashes that must not change between
-/// Rust versions or platforms (unlike `std`'s `DefaultHasher`).
-pub fn stable_hash(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn stable_hash_is_fnv1a() {
-        assert_eq!(super::stable_hash(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(super::stable_hash(b"a"), 0xaf63_dc4c_8601_ec8c);
-    }
-}
+/// The project's stable hash (actfn-expr's), re-exported where configuration hashes are
+/// made: evaluators hash their configuration with it.
+pub use actfn_expr::stable_hash;

@@ -109,6 +109,10 @@ pub struct Record {
     pub seconds: f64,
     /// The record whose metrics this one reuses (not trained).
     pub duplicate_of: Option<RecordId>,
+    /// Where it was trained (`inline`, `local 2`, `slurm 1234_7`); absent in records
+    /// written before workers existed and in records that were not trained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
 }
 
 impl Record {
@@ -351,6 +355,7 @@ mod tests {
             epochs: 1,
             seconds: 0.5,
             duplicate_of: None,
+            worker: None,
         }
     }
 

@@ -591,6 +591,7 @@ fn base_record(g: usize, i: usize, entry: &Entry, seed: u64, hash: &str) -> Reco
         epochs: 0,
         seconds: 0.0,
         duplicate_of: None,
+        worker: None,
     }
 }
 
@@ -635,6 +636,7 @@ impl Recorder<'_> {
             reason,
             epochs: ev.epochs,
             seconds: finite(ev.seconds).unwrap_or(0.0),
+            worker: ev.worker,
             ..base_record(self.generation, index, entry, self.seed, self.hash)
         };
         let written = self.journal.append(&record)?;
@@ -656,7 +658,15 @@ impl Recorder<'_> {
                 seed: self.seed,
             })
             .collect();
-        let result = caught(|| evaluator.evaluate(&batch, &mut |i, ev| self.record(i, ev)));
+        let at: Vec<RecordId> = self
+            .pending
+            .iter()
+            .map(|&index| RecordId {
+                generation: self.generation,
+                index,
+            })
+            .collect();
+        let result = caught(|| evaluator.evaluate_at(&at, &batch, &mut |i, ev| self.record(i, ev)));
         match result {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e),
@@ -669,7 +679,7 @@ impl Recorder<'_> {
                     }
                     let one = [candidate.clone()];
                     let result = caught(|| {
-                        evaluator.evaluate(&one, &mut |j, ev| {
+                        evaluator.evaluate_at(&at[i..=i], &one, &mut |j, ev| {
                             if j != 0 {
                                 return Err(EvoError::Protocol(format!(
                                     "reported candidate {j} of a batch of 1"

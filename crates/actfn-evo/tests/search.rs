@@ -470,6 +470,7 @@ impl Evaluator for Chatty {
             status: Status::Ok,
             epochs: 1,
             seconds: 0.0,
+            worker: None,
         };
         sink(0, e.clone())?;
         sink(0, e)

@@ -23,6 +23,7 @@
 pub mod ast;
 pub mod derivative;
 pub mod error;
+pub mod hash;
 pub mod limits;
 pub mod ops;
 pub mod paper;
@@ -34,6 +35,7 @@ pub mod space;
 
 pub use ast::{Expr, Literal};
 pub use error::ExprError;
+pub use hash::{stable_hash, StableHasher};
 pub use limits::{MAX_HEIGHT, MAX_NESTING, MAX_NODES, MAX_SPACE_DEPTH};
 pub use ops::{BinaryOp, UnaryOp, EPS};
 pub use paper::PAPER_FUNCTIONS;

@@ -18,6 +18,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::ast::Expr;
+use crate::hash::StableHasher;
 
 /// The probe points, sorted: the odd tenths `-4.9, -4.7, ..., 4.9` spread over
 /// `[-5, 5]` (none of them a pole at `-EPS` or `EPS`), plus `0`, `±0.01`, `±0.05`, the
@@ -71,7 +72,7 @@ pub fn probe_values(e: &Expr) -> [f64; 65] {
 /// straddle a rounding boundary can still split a function, which costs a search one
 /// duplicate evaluation, never a wrong result.
 pub fn fingerprint(e: &Expr) -> Fingerprint {
-    let mut hasher = Fnv1a::new();
+    let mut hasher = StableHasher::new();
     for x in PROBE_POINTS {
         let v = e.eval(x);
         let token = if v.is_nan() {
@@ -141,39 +142,6 @@ pub fn degeneracy(e: &Expr) -> Option<Degeneracy> {
         .then_some(Degeneracy::Constant { value: first })
 }
 
-/// 64-bit FNV-1a, written out so that fingerprints never change with the standard
-/// library's hasher.
-struct Fnv1a(u64);
-
-impl Fnv1a {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-
-    fn new() -> Self {
-        Fnv1a(Self::OFFSET)
-    }
-}
-
-impl Hasher for Fnv1a {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(Self::PRIME);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Write for Fnv1a {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        Hasher::write(self, s.as_bytes());
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,17 +157,6 @@ mod tests {
         assert!(PROBE_POINTS.windows(2).all(|w| w[0] < w[1]));
         assert!(!PROBE_POINTS.contains(&-EPS) && !PROBE_POINTS.contains(&EPS));
         assert!(PROBE_POINTS.contains(&0.0));
-    }
-
-    #[test]
-    fn fnv1a_matches_the_reference_vectors() {
-        let mut h = Fnv1a::new();
-        assert_eq!(h.finish(), 0xcbf2_9ce4_8422_2325);
-        h.write(b"a");
-        assert_eq!(h.finish(), 0xaf63_dc4c_8601_ec8c);
-        let mut h = Fnv1a::new();
-        h.write(b"foobar");
-        assert_eq!(h.finish(), 0x8594_4171_f739_67e8);
     }
 
     #[test]

@@ -161,13 +161,44 @@ impl WrnEvaluator {
     /// candidate alike. A panic (a bug: training reports errors as values) becomes
     /// [`Status::Failed`]; this is the one place where the trainer's panics are caught.
     pub fn evaluate_one(&self, candidate: &Candidate) -> Result<Evaluation, EvoError> {
+        self.train_candidate(
+            candidate,
+            RunOptions {
+                device: self.device,
+                ..RunOptions::default()
+            },
+        )
+    }
+
+    /// [`evaluate_one`](Self::evaluate_one) with the run's files in `run_dir` and a
+    /// checkpoint at every epoch end: a worker killed or requeued mid-training and started
+    /// again on the same folder resumes from its last epoch, with the same result as an
+    /// uninterrupted run.
+    pub fn evaluate_in(
+        &self,
+        candidate: &Candidate,
+        run_dir: &Path,
+    ) -> Result<Evaluation, EvoError> {
+        self.train_candidate(
+            candidate,
+            RunOptions {
+                out_dir: Some(run_dir.to_path_buf()),
+                checkpoint: true,
+                resume: true,
+                device: self.device,
+                ..RunOptions::default()
+            },
+        )
+    }
+
+    fn train_candidate(
+        &self,
+        candidate: &Candidate,
+        options: RunOptions,
+    ) -> Result<Evaluation, EvoError> {
         let config = TrainConfig {
             seed: candidate.seed,
             ..self.train.clone()
-        };
-        let options = RunOptions {
-            device: self.device,
-            ..RunOptions::default()
         };
         guarded(|| {
             train::train(&candidate.expr, &self.data, &config, &options)
@@ -190,6 +221,7 @@ fn evaluation(outcome: TrainOutcome) -> Evaluation {
         status,
         epochs: u32::try_from(outcome.epochs_run).unwrap_or(u32::MAX),
         seconds: outcome.seconds,
+        worker: None,
     }
     .sanitized()
 }

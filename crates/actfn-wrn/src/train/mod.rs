@@ -20,6 +20,6 @@ pub mod sgd;
 pub use crate::data::TrainData;
 pub use config::TrainConfig;
 pub use outcome::{EpochMetrics, TrainOutcome, TrainStatus};
-pub use run::{evaluate, set_threads, train, RunOptions};
+pub use run::{cuda_device_count, evaluate, set_threads, train, RunOptions};
 pub use run_dir::{save_ron, CheckpointState};
 pub use sgd::Sgd;

@@ -49,6 +49,12 @@ pub fn set_threads(threads: usize) {
     tch::set_num_threads(threads.max(1) as i32);
 }
 
+/// CUDA devices this process sees (0 without CUDA): how many workers a machine can give
+/// one GPU each.
+pub fn cuda_device_count() -> usize {
+    usize::try_from(tch::Cuda::device_count()).unwrap_or(0)
+}
+
 /// Mixes the run seed with an epoch number into a seed for that epoch.
 fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     // splitmix64 of seed + epoch: well spread, stable across versions.

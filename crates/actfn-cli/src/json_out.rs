@@ -1,0 +1,53 @@
+//! `--json-out FILE`: a command's JSON result written to a file for the programs that
+//! drive `actfn` (the xtask), so that they never parse what is printed for people.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Serialize;
+
+/// Writes `value` as JSON to `path` atomically: into a temporary file beside it, synced,
+/// then renamed over `path`, so that a reader sees the old file, no file, or the whole new
+/// one, never a part (a run killed mid-write leaves only the temporary).
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
+    let name = path
+        .file_name()
+        .with_context(|| format!("--json-out {}: not a file name", path.display()))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let text = serde_json::to_string(value)?;
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(text.as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write()
+        .inspect_err(|_| {
+            // Best effort: the temporary is only litter, and the write error is the news.
+            let _ = std::fs::remove_file(&tmp);
+        })
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_the_whole_file_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.json");
+        write_json_atomic(&path, &serde_json::json!({"a": 1})).unwrap();
+        write_json_atomic(&path, &serde_json::json!({"a": 2})).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":2}\n");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let missing = dir.path().join("no/such/folder/out.json");
+        let err = write_json_atomic(&missing, &1).unwrap_err();
+        assert!(format!("{err:#}").contains("cannot write"), "{err:#}");
+    }
+}

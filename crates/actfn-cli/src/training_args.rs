@@ -1,0 +1,159 @@
+//! The training options of `search` (tasks cifar10/100), `train` and `bench`, declared once
+//! so that each has one spelling and one default: the network (`--wrn-depth`,
+//! `--wrn-width`), the schedule, the data split, preprocessing and the machine's data
+//! folder and threads. Defaults come from actfn-wrn's `TrainConfig::search()`, the paper's
+//! search training.
+//!
+//! `--wrn-` because `search --depth` is the depth of the search space S_d. `train` and
+//! `bench step` also accept their former spellings `--depth` and `--width` (hidden
+//! aliases, added where those commands are declared in `main.rs` and `bench_cmd.rs`), so
+//! existing scripts keep working.
+
+use std::path::PathBuf;
+
+use actfn_wrn::data::{Cifar, DataConfig, SplitConfig};
+use actfn_wrn::train::TrainConfig;
+use anyhow::{bail, Context};
+use clap::Args;
+
+use crate::input_args::InputArgs;
+
+/// The shape of the network: WRN-d-k.
+#[derive(Debug, Clone, Args)]
+pub struct WrnArgs {
+    /// WRN depth d = 6n + 4 (not `search --depth`, the depth of the search space).
+    #[arg(long, value_name = "D", default_value_t = TrainConfig::search().depth)]
+    pub wrn_depth: i64,
+    /// WRN widening factor k.
+    #[arg(long, value_name = "K", default_value_t = TrainConfig::search().width)]
+    pub wrn_width: i64,
+}
+
+/// How a network is trained, and on which images.
+#[derive(Debug, Clone, Args)]
+pub struct TrainingArgs {
+    #[command(flatten)]
+    pub wrn: WrnArgs,
+    /// Training epochs.
+    #[arg(long, value_name = "E", default_value_t = TrainConfig::search().epochs)]
+    pub epochs: usize,
+    /// Epochs at which the learning rate is multiplied by 0.2, comma-separated; '' for a
+    /// constant learning rate [default: 50%, 80% and 90% of the epochs, the paper's
+    /// 25,40,45 for 50; `train` with 200 epochs: the paper's final 60,120,160].
+    #[arg(long, value_name = "E1,E2,...")]
+    pub milestones: Option<String>,
+    /// Keep only this many training images (balanced over classes) [default: all that
+    /// the validation split leaves].
+    #[arg(long, value_name = "N")]
+    pub train_size: Option<usize>,
+    /// Validation images per class [default: the paper's 500 for CIFAR-10, 50 for
+    /// CIFAR-100].
+    #[arg(long, value_name = "V")]
+    pub val_per_class: Option<usize>,
+    /// Training batch size.
+    #[arg(long, value_name = "B", default_value_t = TrainConfig::search().batch_size)]
+    pub batch: usize,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The data folder (fill it with `actfn data fetch`) [default: data].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// libtorch threads [default: libtorch's choice].
+    #[arg(long, value_name = "T")]
+    pub threads: Option<usize>,
+}
+
+/// Which default learning-rate schedule applies when `--milestones` is not given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultSchedule {
+    /// The search schedule scaled to the epochs (50%, 80%, 90%), whatever their number.
+    Scaled,
+    /// As `Scaled`, except that 200 epochs get the paper's final schedule (60, 120, 160):
+    /// `actfn train` is how the paper's final trainings are run.
+    FinalAt200,
+}
+
+/// The data folder when `--data-dir` is not given.
+const DEFAULT_DATA_DIR: &str = "data";
+
+impl TrainingArgs {
+    /// The data folder.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+    }
+
+    /// The learning-rate milestones: `--milestones`, or the default schedule.
+    pub fn milestones(&self, default: DefaultSchedule) -> anyhow::Result<Vec<usize>> {
+        Ok(match &self.milestones {
+            Some(text) => parse_milestones(text)?,
+            None if default == DefaultSchedule::FinalAt200 && self.epochs == 200 => {
+                TrainConfig::final_training().milestones
+            }
+            None => TrainConfig::scaled_milestones(self.epochs),
+        })
+    }
+
+    /// The training configuration: these options over the paper's search training, with
+    /// `seed`. The schedule is checked; the caller validates the whole once it has set
+    /// what only it knows.
+    pub fn train_config(&self, seed: u64, default: DefaultSchedule) -> anyhow::Result<TrainConfig> {
+        let milestones = self.milestones(default)?;
+        check_schedule(self.epochs, &milestones)?;
+        Ok(TrainConfig {
+            depth: self.wrn.wrn_depth,
+            width: self.wrn.wrn_width,
+            epochs: self.epochs,
+            milestones,
+            batch_size: self.batch,
+            seed,
+            threads: self.threads,
+            init: self.input.init,
+            ..TrainConfig::search()
+        })
+    }
+
+    /// The data configuration of `dataset`, split with `split_seed`.
+    pub fn data_config(&self, dataset: Cifar, split_seed: u64) -> anyhow::Result<DataConfig> {
+        Ok(DataConfig {
+            dataset,
+            split: SplitConfig {
+                val_per_class: self
+                    .val_per_class
+                    .unwrap_or_else(|| dataset.paper_val_per_class()),
+                train_size: self.train_size,
+                seed: split_seed,
+            },
+            preprocess: self.input.preprocess()?,
+            allow_partial: self.input.allow_partial,
+        })
+    }
+}
+
+/// Parses `--milestones`: comma-separated epochs, or nothing for none.
+fn parse_milestones(text: &str) -> anyhow::Result<Vec<usize>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<usize>()
+                .with_context(|| format!("--milestones: `{s}` is not an epoch number"))
+        })
+        .collect()
+}
+
+/// Refuses a schedule that would silently not be what was asked: no epochs, or a
+/// learning-rate milestone outside `1..epochs` (one at or past the last epoch never acts).
+fn check_schedule(epochs: usize, milestones: &[usize]) -> anyhow::Result<()> {
+    if epochs == 0 {
+        bail!("--epochs 0: nothing would be trained");
+    }
+    if let Some(m) = milestones.iter().find(|&&m| m == 0 || m >= epochs) {
+        bail!(
+            "--milestones: epoch {m} is outside 1..{epochs} (a milestone is the epoch, counting \
+             from 0, at whose start the learning rate drops; it must fall inside the run)"
+        );
+    }
+    Ok(())
+}

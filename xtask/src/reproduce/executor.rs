@@ -1,0 +1,137 @@
+//! Where the final runs of a table train: `inline` runs them one after another in
+//! `Runner::finals`; `local` and `slurm` run the missing ones of a whole table at once
+//! through actfn-cluster, each as `actfn train ... --json-out FILE` publishing that file,
+//! before the table reads them. Each run has its own keyed folder and seed, so the
+//! results are the same whichever executor trained them.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use actfn_cluster::{threads_per_job, LocalPool, Outcome, Runner, SlurmArray, SlurmOptions, Task};
+use actfn_expr::stable_hash;
+use anyhow::{bail, Context};
+
+use super::Options;
+
+/// How the final runs are trained.
+#[derive(Debug, Clone)]
+pub(super) enum Executor {
+    Inline,
+    Local(usize),
+    Slurm(Box<SlurmOptions>),
+}
+
+impl Executor {
+    pub(super) fn from_options(options: &Options) -> anyhow::Result<Executor> {
+        match options.executor.as_str() {
+            "inline" => {
+                if options.jobs.is_some() || options.slurm_options.is_some() {
+                    bail!("--jobs and --slurm-options are for --executor local or slurm");
+                }
+                Ok(Executor::Inline)
+            }
+            "local" => {
+                if options.slurm_options.is_some() {
+                    bail!("--slurm-options is for --executor slurm");
+                }
+                Ok(Executor::Local(options.jobs.unwrap_or(1).max(1)))
+            }
+            "slurm" => {
+                let mut o = match &options.slurm_options {
+                    Some(path) => SlurmOptions::from_ron_file(path)?,
+                    None => SlurmOptions::default(),
+                };
+                if options.jobs.is_some() {
+                    o.throttle = options.jobs;
+                }
+                o.check()?;
+                Ok(Executor::Slurm(Box::new(o)))
+            }
+            other => bail!("--executor {other:?}: expected inline, local or slurm"),
+        }
+    }
+
+    /// The `actfn search` options that give a search the same executor.
+    pub(super) fn search_args(&self, options: &Options) -> Vec<String> {
+        let mut args = vec!["--executor".to_owned(), options.executor.clone()];
+        if let Some(jobs) = options.jobs {
+            args.extend(["--jobs".into(), jobs.to_string()]);
+        }
+        if let Some(path) = &options.slurm_options {
+            args.extend(["--slurm-options".into(), path.display().to_string()]);
+        }
+        args
+    }
+
+    /// Threads of each `actfn` process when none are given: a local job's share of the
+    /// cores; elsewhere libtorch's choice.
+    pub(super) fn default_threads(&self) -> Option<usize> {
+        match self {
+            Executor::Local(jobs) => {
+                let cores = std::thread::available_parallelism().map_or(1, usize::from);
+                Some(threads_per_job(cores, *jobs))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One final run: its `actfn train` arguments and the file it publishes.
+#[derive(Debug, Clone)]
+pub(super) struct FinalRun {
+    pub(super) args: Vec<String>,
+    pub(super) dir: PathBuf,
+    pub(super) json_out: PathBuf,
+}
+
+/// Trains `runs` with `actfn` (whose working directory is `root`) through `executor`;
+/// the Slurm runner's journal lives under `slurm_root`, in a folder named by the list of
+/// runs, so that a restarted reproduction hands the same list to the same journal and
+/// re-attaches to its jobs. A run that fails every attempt is an error, as inline.
+pub(super) fn train_all(
+    executor: &Executor,
+    actfn: &Path,
+    root: &Path,
+    slurm_root: &Path,
+    runs: &[FinalRun],
+) -> anyhow::Result<()> {
+    if runs.is_empty() || matches!(executor, Executor::Inline) {
+        return Ok(());
+    }
+    let tasks: Vec<Task> = runs
+        .iter()
+        .map(|run| {
+            let mut argv: Vec<OsString> = vec![actfn.into()];
+            argv.extend(run.args.iter().map(OsString::from));
+            Task::new(argv, root, run.dir.join("train.log"), &run.json_out)
+        })
+        .collect();
+    for run in runs {
+        std::fs::create_dir_all(&run.dir)
+            .with_context(|| format!("cannot create {}", run.dir.display()))?;
+    }
+    let mut report = |i: usize, outcome: &Outcome| {
+        if outcome.is_published() {
+            eprintln!("xtask: final run {} done", runs[i].dir.display());
+        }
+    };
+    let outcomes = match executor {
+        Executor::Inline => return Ok(()),
+        Executor::Local(jobs) => LocalPool::new(*jobs)?.run_tasks(&tasks, &mut report)?,
+        Executor::Slurm(options) => {
+            let names: Vec<String> = runs.iter().map(|r| r.dir.display().to_string()).collect();
+            let key = format!("{:016x}", stable_hash(names.join("\n").as_bytes()));
+            SlurmArray::new(slurm_root.join(key), (**options).clone())?
+                .run_tasks(&tasks, &mut report)?
+        }
+    };
+    for (run, outcome) in runs.iter().zip(outcomes) {
+        if let Outcome::Failed { attempts, reason } = outcome {
+            bail!(
+                "the final run in {} failed after {attempts} attempts: {reason}",
+                run.dir.display()
+            );
+        }
+    }
+    Ok(())
+}
