@@ -34,6 +34,23 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> anyhow::Result
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Refuses, before any work, a `--json-out` path whose folder does not exist: the result
+/// would otherwise be lost only after a long training had finished.
+pub fn check_json_out(path: &Path) -> anyhow::Result<()> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        anyhow::bail!(
+            "--json-out {}: the folder {} does not exist",
+            path.display(),
+            folder.display()
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +66,14 @@ mod tests {
         let missing = dir.path().join("no/such/folder/out.json");
         let err = write_json_atomic(&missing, &1).unwrap_err();
         assert!(format!("{err:#}").contains("cannot write"), "{err:#}");
+    }
+
+    #[test]
+    fn a_missing_folder_is_refused_before_work() {
+        let dir = tempfile::tempdir().unwrap();
+        check_json_out(&dir.path().join("out.json")).unwrap();
+        check_json_out(Path::new("out.json")).unwrap();
+        let err = check_json_out(&dir.path().join("no/out.json")).unwrap_err();
+        assert!(format!("{err:#}").contains("does not exist"), "{err:#}");
     }
 }

@@ -16,7 +16,7 @@ use clap::Args;
 
 use crate::data_cmd::DatasetName;
 use crate::exit::{first_line, JobFailed};
-use crate::json_out::write_json_atomic;
+use crate::json_out::{check_json_out, write_json_atomic};
 use crate::training_args::{DefaultSchedule, TrainingArgs};
 
 /// Arguments of `actfn train`.
@@ -67,6 +67,9 @@ fn finite(v: f64) -> Option<f64> {
 
 /// Runs `actfn train`.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.json_out {
+        check_json_out(path)?;
+    }
     let expr: Expr = args
         .activation
         .parse()
