@@ -1,7 +1,7 @@
 //! Where the xtask looks for local copies of the CIFAR tarballs before downloading them:
 //! the folder named by `ACTFN_DATA_TARBALLS`, holding the official-format tarballs
-//! (`cifar-10-binary.tar.gz`, `cifar-100-binary.tar.gz`, or the workplace's
-//! `cifar-100-binary-subset.tar.gz`). Unset or empty: the data sets are downloaded from
+//! (`cifar-10-binary.tar.gz`, `cifar-100-binary.tar.gz`, or the
+//! 15,000-image subset `cifar-100-binary-subset.tar.gz`). Unset or empty: the data sets are downloaded from
 //! the official site by `actfn data fetch`.
 
 use std::ffi::OsString;
@@ -21,7 +21,7 @@ fn tarball_in(dir: Option<OsString>, dataset: &str) -> Option<PathBuf> {
     let dir = dir.filter(|d| !d.is_empty())?;
     let names: &[&str] = match dataset {
         "cifar10" => &["cifar-10-binary.tar.gz"],
-        // The full release first; the workplace's subset where only it is present.
+        // The full release first; the 15,000-image subset where only it is present.
         _ => &["cifar-100-binary.tar.gz", "cifar-100-binary-subset.tar.gz"],
     };
     names
