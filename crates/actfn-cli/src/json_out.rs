@@ -34,14 +34,15 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> anyhow::Result
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Refuses, before any work, a `--json-out` path whose folder does not exist: the result
-/// would otherwise be lost only after a long training had finished.
-pub fn check_json_out(path: &Path) -> anyhow::Result<()> {
+/// Refuses, before any work, a `--json-out` path whose folder does not exist and is not
+/// `created` (the command's own output folder, made before the result is written): the
+/// result would otherwise be lost only after a long training had finished.
+pub fn check_json_out(path: &Path, created: Option<&Path>) -> anyhow::Result<()> {
     let folder = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    if !folder.is_dir() {
+    if !folder.is_dir() && created != Some(folder) {
         anyhow::bail!(
             "--json-out {}: the folder {} does not exist",
             path.display(),
@@ -71,9 +72,11 @@ mod tests {
     #[test]
     fn a_missing_folder_is_refused_before_work() {
         let dir = tempfile::tempdir().unwrap();
-        check_json_out(&dir.path().join("out.json")).unwrap();
-        check_json_out(Path::new("out.json")).unwrap();
-        let err = check_json_out(&dir.path().join("no/out.json")).unwrap_err();
+        check_json_out(&dir.path().join("out.json"), None).unwrap();
+        check_json_out(Path::new("out.json"), None).unwrap();
+        let run = dir.path().join("run");
+        check_json_out(&run.join("out.json"), Some(&run)).unwrap();
+        let err = check_json_out(&dir.path().join("no/out.json"), Some(&run)).unwrap_err();
         assert!(format!("{err:#}").contains("does not exist"), "{err:#}");
     }
 }

@@ -68,7 +68,7 @@ fn finite(v: f64) -> Option<f64> {
 /// Runs `actfn train`.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.json_out {
-        check_json_out(path)?;
+        check_json_out(path, args.out.as_deref())?;
     }
     let expr: Expr = args
         .activation
