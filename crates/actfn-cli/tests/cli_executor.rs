@@ -18,38 +18,12 @@ use tempfile::TempDir;
 mod common;
 use common::{actfn, ok};
 
-/// Where `cargo xtask slurm up` writes the `export SLURM_CONF=...` line.
-const ENV_FILE: &str = "/tmp/actfn-slurm/env.sh";
-
 /// Whether Slurm answers (actfn-cluster's tests' rule); sets SLURM_CONF from the env file
 /// of `slurm up` when it is not set. Panics when Slurm is required and does not answer.
 fn slurm_up() -> bool {
     static UP: OnceLock<Result<(), String>> = OnceLock::new();
-    let up = UP.get_or_init(|| {
-        if std::env::var_os("SLURM_CONF").is_none() {
-            let text = std::fs::read_to_string(ENV_FILE)
-                .map_err(|e| format!("no SLURM_CONF and no {ENV_FILE} ({e})"))?;
-            let conf = text
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("export SLURM_CONF="))
-                .ok_or_else(|| format!("{ENV_FILE} has no export SLURM_CONF= line"))?;
-            // Set once, before any test of this binary runs a command (they all wait here).
-            std::env::set_var("SLURM_CONF", conf.trim());
-        }
-        let conf = PathBuf::from(std::env::var_os("SLURM_CONF").unwrap_or_default());
-        if !conf.is_file() {
-            return Err(format!("SLURM_CONF {} is not a file", conf.display()));
-        }
-        let out = Command::new("timeout")
-            .args(["20", "sinfo", "--noheader", "--format=%t"])
-            .output()
-            .map_err(|e| format!("cannot run sinfo ({e})"))?;
-        let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if !out.status.success() || state.is_empty() || state.contains("down") {
-            return Err(format!("sinfo does not show a usable node ({state:?})"));
-        }
-        Ok(())
-    });
+    // Set once, before any test of this binary runs a command (they all wait here).
+    let up = UP.get_or_init(actfn_cluster::slurm_reachable);
     match up {
         Ok(()) => true,
         Err(why) if std::env::var("ACTFN_REQUIRE_SLURM").as_deref() == Ok("1") => {

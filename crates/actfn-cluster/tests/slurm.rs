@@ -11,49 +11,12 @@ use std::time::{Duration, Instant};
 use actfn_cluster::{Journal, JournalEvent, Outcome, SlurmArray, SlurmOptions, Task};
 use common::{interval, max_overlap, shell_task, timed_sleep};
 
-/// Where `cargo xtask slurm up` writes the `export SLURM_CONF=...` line.
-const ENV_FILE: &str = "/tmp/actfn-slurm/env.sh";
-
 /// Whether Slurm answers; sets SLURM_CONF from the env file of `slurm up` when it is not
 /// set. Panics when Slurm is required and does not answer.
 fn slurm_up() -> bool {
     static UP: OnceLock<Result<(), String>> = OnceLock::new();
-    let up = UP.get_or_init(|| {
-        if std::env::var_os("SLURM_CONF").is_none() {
-            let env_file = std::env::var("ACTFN_SLURM_DIR")
-                .map(|d| PathBuf::from(d).join("env.sh"))
-                .unwrap_or_else(|_| PathBuf::from(ENV_FILE));
-            let text = std::fs::read_to_string(&env_file)
-                .map_err(|e| format!("no SLURM_CONF and no {} ({e})", env_file.display()))?;
-            let conf = text
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("export SLURM_CONF="))
-                .ok_or_else(|| format!("{} has no export SLURM_CONF= line", env_file.display()))?;
-            // Set once, before any test of this binary runs a command (they all wait here).
-            std::env::set_var("SLURM_CONF", conf.trim());
-        }
-        // sinfo waits a minute for a missing configuration file; say so at once instead.
-        let conf = PathBuf::from(std::env::var_os("SLURM_CONF").unwrap_or_default());
-        if !conf.is_file() {
-            return Err(format!("SLURM_CONF {} is not a file", conf.display()));
-        }
-        let out = Command::new("timeout")
-            .args(["20", "sinfo", "--noheader", "--format=%t"])
-            .output()
-            .map_err(|e| format!("cannot run sinfo ({e})"))?;
-        let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if !out.status.success()
-            || state.is_empty()
-            || state.contains("down")
-            || state.contains("drain")
-        {
-            return Err(format!(
-                "sinfo does not show a usable node ({state:?}; {})",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(())
-    });
+    // Set once, before any test of this binary runs a command (they all wait here).
+    let up = UP.get_or_init(actfn_cluster::slurm_reachable);
     match up {
         Ok(()) => true,
         Err(why) if std::env::var("ACTFN_REQUIRE_SLURM").as_deref() == Ok("1") => {

@@ -5,5 +5,6 @@ pub mod array;
 pub mod journal;
 pub mod options;
 pub mod query;
+pub mod reachable;
 pub mod script;
 pub mod split;

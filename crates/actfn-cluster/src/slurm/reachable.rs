@@ -1,0 +1,48 @@
+//! Whether a Slurm cluster answers, for callers that decide to use or skip it (the tests of
+//! actfn-cluster and of the `actfn` executors).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Where `cargo xtask slurm up` writes its `export SLURM_CONF=...` line, unless
+/// `ACTFN_SLURM_DIR` names another folder.
+const DEFAULT_ENV_FILE: &str = "/tmp/actfn-slurm/env.sh";
+
+/// `Ok` when `sinfo` shows a usable node; otherwise why not, in words for a skip or failure
+/// message. Sets `SLURM_CONF` from the env file of `slurm up` when it is not set, so call
+/// it before starting Slurm commands (once per process: it changes the environment).
+pub fn slurm_reachable() -> Result<(), String> {
+    if std::env::var_os("SLURM_CONF").is_none() {
+        let env_file = std::env::var("ACTFN_SLURM_DIR")
+            .map(|d| PathBuf::from(d).join("env.sh"))
+            .unwrap_or_else(|_| PathBuf::from(DEFAULT_ENV_FILE));
+        let text = std::fs::read_to_string(&env_file)
+            .map_err(|e| format!("no SLURM_CONF and no {} ({e})", env_file.display()))?;
+        let conf = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("export SLURM_CONF="))
+            .ok_or_else(|| format!("{} has no export SLURM_CONF= line", env_file.display()))?;
+        std::env::set_var("SLURM_CONF", conf.trim());
+    }
+    // sinfo waits a minute for a missing configuration file; say so at once instead.
+    let conf = PathBuf::from(std::env::var_os("SLURM_CONF").unwrap_or_default());
+    if !conf.is_file() {
+        return Err(format!("SLURM_CONF {} is not a file", conf.display()));
+    }
+    let out = Command::new("timeout")
+        .args(["20", "sinfo", "--noheader", "--format=%t"])
+        .output()
+        .map_err(|e| format!("cannot run sinfo ({e})"))?;
+    let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success()
+        || state.is_empty()
+        || state.contains("down")
+        || state.contains("drain")
+    {
+        return Err(format!(
+            "sinfo does not show a usable node ({state:?}; {})",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
