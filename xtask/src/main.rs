@@ -145,15 +145,20 @@ struct ReproduceArgs {
     /// Where tables and figures are written [default: results/].
     #[arg(long)]
     results_dir: Option<PathBuf>,
-    /// Threads for libtorch [default: libtorch's choice; with --executor local, the cores
-    /// shared among the jobs].
+    /// Threads for libtorch in each training [default: with --executor local, the cores
+    /// shared among the jobs; otherwise libtorch's choice]. Results are bit-for-bit the
+    /// same for the same thread count, whichever executor ran them; another thread count
+    /// changes the last bits of libtorch's sums, and so the trainings a little.
     #[arg(long)]
     threads: Option<usize>,
     /// Where searches and final runs train: inline (in turn), local (worker processes)
-    /// or slurm (job arrays); the results are the same.
-    #[arg(long, value_parser = ["inline", "local", "slurm"], default_value = "inline")]
-    executor: String,
-    /// Trainings at once: local worker processes, or Slurm array tasks running at once.
+    /// or slurm (job arrays) [default: local, one single-threaded job per core, when no
+    /// CUDA GPU is visible (faster than intra-op threads for these small networks, and
+    /// the same results on any number of cores); inline with a GPU].
+    #[arg(long, value_parser = ["inline", "local", "slurm"])]
+    executor: Option<String>,
+    /// Trainings at once: local worker processes [default: one per core], or Slurm array
+    /// tasks running at once.
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
     /// Slurm options as RON (actfn-cluster's SlurmOptions), e.g.

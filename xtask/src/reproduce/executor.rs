@@ -6,6 +6,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use actfn_cluster::{threads_per_job, LocalPool, Outcome, Runner, SlurmArray, SlurmOptions, Task};
 use actfn_expr::stable_hash;
@@ -23,7 +24,12 @@ pub(super) enum Executor {
 
 impl Executor {
     pub(super) fn from_options(options: &Options) -> anyhow::Result<Executor> {
-        match options.executor.as_str() {
+        let name = match &options.executor {
+            Some(name) => name.as_str(),
+            None if cuda_gpu_visible() => "inline",
+            None => "local",
+        };
+        match name {
             "inline" => {
                 if options.jobs.is_some() || options.slurm_options.is_some() {
                     bail!("--jobs and --slurm-options are for --executor local or slurm");
@@ -34,7 +40,7 @@ impl Executor {
                 if options.slurm_options.is_some() {
                     bail!("--slurm-options is for --executor slurm");
                 }
-                Ok(Executor::Local(options.jobs.unwrap_or(1).max(1)))
+                Ok(Executor::Local(options.jobs.unwrap_or_else(cores).max(1)))
             }
             "slurm" => {
                 let mut o = match &options.slurm_options {
@@ -53,27 +59,53 @@ impl Executor {
 
     /// The `actfn search` options that give a search the same executor.
     pub(super) fn search_args(&self, options: &Options) -> Vec<String> {
-        let mut args = vec!["--executor".to_owned(), options.executor.clone()];
-        if let Some(jobs) = options.jobs {
-            args.extend(["--jobs".into(), jobs.to_string()]);
+        match self {
+            Executor::Inline => vec!["--executor".to_owned(), "inline".into()],
+            Executor::Local(jobs) => {
+                vec![
+                    "--executor".to_owned(),
+                    "local".into(),
+                    "--jobs".into(),
+                    jobs.to_string(),
+                ]
+            }
+            Executor::Slurm(_) => {
+                let mut args = vec!["--executor".to_owned(), "slurm".into()];
+                if let Some(jobs) = options.jobs {
+                    args.extend(["--jobs".into(), jobs.to_string()]);
+                }
+                if let Some(path) = &options.slurm_options {
+                    args.extend(["--slurm-options".into(), path.display().to_string()]);
+                }
+                args
+            }
         }
-        if let Some(path) = &options.slurm_options {
-            args.extend(["--slurm-options".into(), path.display().to_string()]);
-        }
-        args
     }
 
     /// Threads of each `actfn` process when none are given: a local job's share of the
     /// cores; elsewhere libtorch's choice.
     pub(super) fn default_threads(&self) -> Option<usize> {
         match self {
-            Executor::Local(jobs) => {
-                let cores = std::thread::available_parallelism().map_or(1, usize::from);
-                Some(threads_per_job(cores, *jobs))
-            }
+            Executor::Local(jobs) => Some(threads_per_job(cores(), *jobs)),
             _ => None,
         }
     }
+}
+
+/// This machine's cores, as the operating system lets this process use them.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Whether `nvidia-smi` lists a CUDA GPU.
+pub(super) fn cuda_gpu_visible() -> bool {
+    Command::new("nvidia-smi")
+        .arg("-L")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
 }
 
 /// One final run: its `actfn train` arguments and the file it publishes.
@@ -134,4 +166,61 @@ pub(super) fn train_all(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(executor: Option<&str>, jobs: Option<usize>) -> Options {
+        Options {
+            preset: None,
+            fresh: false,
+            functions: Vec::new(),
+            work_dir: None,
+            results_dir: None,
+            threads: None,
+            executor: executor.map(str::to_owned),
+            jobs,
+            slurm_options: None,
+        }
+    }
+
+    #[test]
+    fn the_default_is_one_single_threaded_local_job_per_core_without_a_gpu() {
+        let executor = Executor::from_options(&options(None, None)).unwrap();
+        if cuda_gpu_visible() {
+            assert!(matches!(executor, Executor::Inline));
+            return;
+        }
+        let Executor::Local(jobs) = executor else {
+            panic!("expected a local executor, got {executor:?}");
+        };
+        assert_eq!(jobs, cores());
+        assert_eq!(executor.default_threads(), Some(1));
+        assert_eq!(
+            executor.search_args(&options(None, None)),
+            ["--executor", "local", "--jobs", &cores().to_string()]
+        );
+    }
+
+    #[test]
+    fn jobs_without_an_executor_means_local_and_shares_the_cores() {
+        if cuda_gpu_visible() {
+            return;
+        }
+        let executor = Executor::from_options(&options(None, Some(1))).unwrap();
+        assert!(matches!(executor, Executor::Local(1)));
+        assert_eq!(executor.default_threads(), Some(cores()));
+    }
+
+    #[test]
+    fn inline_takes_no_jobs() {
+        let err = Executor::from_options(&options(Some("inline"), Some(2))).unwrap_err();
+        assert!(err.to_string().contains("--jobs"), "{err}");
+        assert!(matches!(
+            Executor::from_options(&options(Some("inline"), None)).unwrap(),
+            Executor::Inline
+        ));
+    }
 }

@@ -42,8 +42,9 @@ pub struct Options {
     pub work_dir: Option<PathBuf>,
     pub results_dir: Option<PathBuf>,
     pub threads: Option<usize>,
-    /// `inline`, `local` or `slurm` (see `executor`).
-    pub executor: String,
+    /// `inline`, `local` or `slurm` (see `executor`); `None`: local without a GPU,
+    /// inline with one.
+    pub executor: Option<String>,
     pub jobs: Option<usize>,
     pub slurm_options: Option<PathBuf>,
 }

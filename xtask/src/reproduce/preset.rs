@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use actfn_expr::stable_hash;
 use anyhow::Context;
@@ -158,14 +157,12 @@ pub struct Table3 {
 
 /// The preset used when none is given: `paper` where a CUDA GPU is visible, `cpu` otherwise.
 pub(super) fn default_preset() -> String {
-    let gpu = Command::new("nvidia-smi")
-        .arg("-L")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if gpu { "paper" } else { "cpu" }.to_owned()
+    if super::executor::cuda_gpu_visible() {
+        "paper"
+    } else {
+        "cpu"
+    }
+    .to_owned()
 }
 
 pub(super) fn load_preset<T: for<'de> Deserialize<'de>>(
