@@ -1,7 +1,8 @@
 //! `actfn search --executor local|slurm`: candidates trained by worker processes give the
 //! records an inline search writes (timings and the `worker` field aside), on the fit task
 //! and on a tiny real CIFAR-10 search; a cancelled Slurm task is retried; a controller
-//! killed mid-generation resumes without submitting a candidate twice.
+//! killed mid-generation resumes without submitting a candidate twice; a CIFAR candidate
+//! killed by its Slurm time limit resumes from its epoch checkpoint.
 //!
 //! The Slurm tests need a reachable Slurm (`cargo xtask slurm up`) and are skipped with a
 //! printed reason without one, unless ACTFN_REQUIRE_SLURM=1, where that fails. The CIFAR
@@ -412,4 +413,102 @@ fn cifar_records_match_inline_on_local_workers_and_slurm() {
         assert_eq!(records(&slurm), records(&inline));
         eprintln!("CIFAR inline, local and Slurm: {:?}", started.elapsed());
     }
+}
+
+/// One CIFAR-10 candidate (`tanh(x) + tanh(x)`, the only function of that S1) trained for
+/// 12 short epochs: about 100 s on one thread, past a 1-minute Slurm limit.
+fn long_cifar_search(out: &Path, data: &Path) -> Vec<String> {
+    [
+        "search",
+        "--task",
+        "cifar10",
+        "--strategy",
+        "exhaustive",
+        "--depth",
+        "1",
+        "--unary",
+        "tanh",
+        "--binary",
+        "add",
+        "--wrn-depth",
+        "10",
+        "--wrn-width",
+        "1",
+        "--epochs",
+        "12",
+        "--train-size",
+        "4000",
+        "--val-per-class",
+        "10",
+        "--batch",
+        "128",
+        "--seed",
+        "5",
+        "--threads",
+        "1",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+#[test]
+fn a_cifar_candidate_over_its_time_limit_resumes_from_its_checkpoint() {
+    let Some(tarball) = shared_cifar10() else {
+        eprintln!("note: ../shared/data/cifar-10-binary.tar.gz not found; skipped");
+        return;
+    };
+    if !slurm_up() {
+        return;
+    }
+    let started = Instant::now();
+    let tmp = TempDir::new().unwrap();
+    let data = tmp.path().join("data");
+    run(&[
+        "data".into(),
+        "fetch".into(),
+        "cifar10".into(),
+        "--from".into(),
+        tarball.to_str().unwrap().into(),
+        "--data-dir".into(),
+        data.to_str().unwrap().into(),
+    ]);
+    // The reference trains inline meanwhile, on the other core.
+    let inline = tmp.path().join("inline");
+    let reference = {
+        let args = long_cifar_search(&inline, &data);
+        std::thread::spawn(move || run(&args))
+    };
+    let slurm = tmp.path().join("slurm");
+    run(&with(
+        long_cifar_search(&slurm, &data),
+        &["--executor", "slurm", "--time", "1", "--retries", "4"],
+    ));
+    reference.join().unwrap();
+    eprintln!("CIFAR over its time limit: {:?}", started.elapsed());
+
+    let journal = slurm.join("work/g0/slurm");
+    let timeouts = Journal::events(&journal)
+        .unwrap()
+        .into_iter()
+        .filter(|e| matches!(e, JournalEvent::Ended { reason, .. } if reason.contains("TIMEOUT")))
+        .count();
+    assert!(timeouts >= 1, "no attempt ended at the time limit");
+    // Every retry after a time limit continued from a later epoch than the one before.
+    let log = std::fs::read_to_string(slurm.join("work/g0/c0/log.txt")).unwrap();
+    let resumed_after: Vec<usize> = log
+        .lines()
+        .filter_map(|l| l.split(" after epoch ").nth(1))
+        .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+        .collect();
+    assert_eq!(resumed_after.len(), timeouts, "{log}");
+    assert!(resumed_after.windows(2).all(|w| w[0] < w[1]), "{log}");
+    assert!((1..12).contains(&resumed_after[0]), "{log}");
+    let submitted = submissions(&journal);
+    assert_eq!(submitted.len(), timeouts + 1);
+    assert!(submitted.iter().all(|(i, _)| *i == 0));
+    assert_eq!(records(&slurm), records(&inline));
 }

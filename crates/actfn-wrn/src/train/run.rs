@@ -282,6 +282,13 @@ fn train_run(
             history = state.history;
             first_epoch = state.epochs_done;
             steps = state.steps;
+            // Always said, progress bars or not: a worker's log must show that a retried
+            // or requeued training continued instead of starting over.
+            eprintln!(
+                "resuming from the checkpoint in {} after epoch {first_epoch} of {}",
+                dir.display(),
+                config.epochs
+            );
         }
     }
 
