@@ -323,15 +323,67 @@ fn a_killed_controller_resumes_on_slurm_without_submitting_twice() {
     eprintln!("killed controller, resumed: {:?}", started.elapsed());
 }
 
-/// The shared CIFAR-10 tarball, if this checkout has one beside it.
-fn shared_cifar10() -> Option<PathBuf> {
+/// CIFAR-10 fetched into `dir/data` from the shared tarball beside this checkout; `None`
+/// (the test is skipped, saying so) without one.
+fn fetched_cifar10(dir: &Path) -> Option<PathBuf> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2)?;
-    let path = repo.join("../shared/data/cifar-10-binary.tar.gz");
-    path.is_file().then_some(path)
+    let tarball = repo.join("../shared/data/cifar-10-binary.tar.gz");
+    if !tarball.is_file() {
+        eprintln!("note: ../shared/data/cifar-10-binary.tar.gz not found; skipped");
+        return None;
+    }
+    let data = dir.join("data");
+    run(&[
+        "data".into(),
+        "fetch".into(),
+        "cifar10".into(),
+        "--from".into(),
+        tarball.to_str().unwrap().into(),
+        "--data-dir".into(),
+        data.to_str().unwrap().into(),
+    ]);
+    Some(data)
+}
+
+/// WRN-10-1 training options on one thread, with the search's data and output folders.
+fn wrn10_training(
+    data: &Path,
+    out: &Path,
+    epochs: usize,
+    train_size: usize,
+    seed: u64,
+) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--wrn-depth",
+        "10",
+        "--wrn-width",
+        "1",
+        "--val-per-class",
+        "10",
+        "--batch",
+        "128",
+        "--threads",
+        "1",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend([
+        "--epochs".into(),
+        epochs.to_string(),
+        "--train-size".into(),
+        train_size.to_string(),
+        "--seed".into(),
+        seed.to_string(),
+        "--data-dir".into(),
+        data.to_str().unwrap().into(),
+        "--out".into(),
+        out.to_str().unwrap().into(),
+    ]);
+    args
 }
 
 fn cifar_search(out: &Path, data: &Path) -> Vec<String> {
-    [
+    let mut args: Vec<String> = [
         "search",
         "--task",
         "cifar10",
@@ -349,49 +401,20 @@ fn cifar_search(out: &Path, data: &Path) -> Vec<String> {
         "1",
         "--generations",
         "1",
-        "--wrn-depth",
-        "10",
-        "--wrn-width",
-        "1",
-        "--epochs",
-        "1",
-        "--train-size",
-        "256",
-        "--val-per-class",
-        "10",
-        "--batch",
-        "128",
-        "--seed",
-        "3",
-        "--threads",
-        "1",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
     ]
     .map(String::from)
-    .to_vec()
+    .to_vec();
+    args.extend(wrn10_training(data, out, 1, 256, 3));
+    args
 }
 
 #[test]
 fn cifar_records_match_inline_on_local_workers_and_slurm() {
-    let Some(tarball) = shared_cifar10() else {
-        eprintln!("note: ../shared/data/cifar-10-binary.tar.gz not found; skipped");
-        return;
-    };
     let started = Instant::now();
     let tmp = TempDir::new().unwrap();
-    let data = tmp.path().join("data");
-    run(&[
-        "data".into(),
-        "fetch".into(),
-        "cifar10".into(),
-        "--from".into(),
-        tarball.to_str().unwrap().into(),
-        "--data-dir".into(),
-        data.to_str().unwrap().into(),
-    ]);
+    let Some(data) = fetched_cifar10(tmp.path()) else {
+        return;
+    };
     let inline = tmp.path().join("inline");
     run(&cifar_search(&inline, &data));
     let local = tmp.path().join("local");
@@ -418,7 +441,7 @@ fn cifar_records_match_inline_on_local_workers_and_slurm() {
 /// One CIFAR-10 candidate (`tanh(x) + tanh(x)`, the only function of that S1) trained for
 /// 12 short epochs: about 100 s on one thread, past a 1-minute Slurm limit.
 fn long_cifar_search(out: &Path, data: &Path) -> Vec<String> {
-    [
+    let mut args: Vec<String> = [
         "search",
         "--task",
         "cifar10",
@@ -430,52 +453,23 @@ fn long_cifar_search(out: &Path, data: &Path) -> Vec<String> {
         "tanh",
         "--binary",
         "add",
-        "--wrn-depth",
-        "10",
-        "--wrn-width",
-        "1",
-        "--epochs",
-        "12",
-        "--train-size",
-        "4000",
-        "--val-per-class",
-        "10",
-        "--batch",
-        "128",
-        "--seed",
-        "5",
-        "--threads",
-        "1",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
     ]
     .map(String::from)
-    .to_vec()
+    .to_vec();
+    args.extend(wrn10_training(data, out, 12, 4000, 5));
+    args
 }
 
 #[test]
 fn a_cifar_candidate_over_its_time_limit_resumes_from_its_checkpoint() {
-    let Some(tarball) = shared_cifar10() else {
-        eprintln!("note: ../shared/data/cifar-10-binary.tar.gz not found; skipped");
-        return;
-    };
     if !slurm_up() {
         return;
     }
     let started = Instant::now();
     let tmp = TempDir::new().unwrap();
-    let data = tmp.path().join("data");
-    run(&[
-        "data".into(),
-        "fetch".into(),
-        "cifar10".into(),
-        "--from".into(),
-        tarball.to_str().unwrap().into(),
-        "--data-dir".into(),
-        data.to_str().unwrap().into(),
-    ]);
+    let Some(data) = fetched_cifar10(tmp.path()) else {
+        return;
+    };
     // The reference trains inline meanwhile, on the other core.
     let inline = tmp.path().join("inline");
     let reference = {
