@@ -299,8 +299,14 @@ impl Runner {
                 runs.push(self.final_run(&canonical, training, run).0);
             }
         }
+        // The whole list goes to the executor (a restarted Slurm reproduction finds its
+        // journal by it), but only a list with runs still to train is worth a word.
+        let missing = runs.iter().filter(|r| !r.json_out.is_file()).count();
+        if missing == 0 {
+            return Ok(());
+        }
         self.stage(&format!(
-            "{} final runs on the {:?} executor",
+            "{missing} of {} final runs to train on the {:?} executor",
             runs.len(),
             self.executor_name()
         ));
