@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
+mod bench_executors;
 mod fuzz;
 mod libtorch;
 mod parity;
@@ -66,6 +67,10 @@ enum Command {
     /// (results/parity/parity.md). Makes a PyTorch virtual environment in the user cache
     /// on first use. Resumes from the runs already in --out.
     Parity(ParityArgs),
+    /// Time the same trainings one after another with all threads in each (`--executor
+    /// inline`) and as single-threaded worker processes at once (`--executor local`), in
+    /// one invocation, and print both wall times and their ratio.
+    BenchExecutors(BenchExecutorsArgs),
     /// Start (`up`) or stop (`down`) a one-node Slurm cluster on this machine, for the
     /// cluster tests. `up` installs slurm-wlm and munge with apt-get when missing (as
     /// root), and prints the `export SLURM_CONF=...` line client commands need.
@@ -94,6 +99,33 @@ enum SlurmAction {
         #[arg(long, default_value = slurm::DEFAULT_DIR)]
         dir: PathBuf,
     },
+}
+
+/// Options of `cargo xtask bench-executors`.
+#[derive(Debug, clap::Args)]
+struct BenchExecutorsArgs {
+    /// Activations, one training each per side (`;`-separated).
+    #[arg(
+        long,
+        value_delimiter = ';',
+        default_value = "max(x, 0);tanh(x) * min(x, 0)"
+    )]
+    activations: Vec<String>,
+    /// Training images (the cpu preset's final runs train 10,000).
+    #[arg(long, default_value_t = 10_000)]
+    train_size: usize,
+    #[arg(long, default_value_t = 1)]
+    epochs: usize,
+    #[arg(long, default_value_t = 10)]
+    wrn_depth: usize,
+    #[arg(long, default_value_t = 1)]
+    wrn_width: usize,
+    /// Worker processes (and the threads of each inline training) [default: the cores].
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Output folder, cleared first [default: target/bench-executors].
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 /// Options of `cargo xtask parity`.
@@ -216,6 +248,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ReproduceTable3(args) => {
             libtorch::setup(&root)?;
             reproduce::table3(&root, &args.options())
+        }
+        Command::BenchExecutors(args) => {
+            libtorch::setup(&root)?;
+            bench_executors::run(
+                &root,
+                &bench_executors::Options {
+                    activations: args.activations,
+                    train_size: args.train_size,
+                    epochs: args.epochs,
+                    wrn_depth: args.wrn_depth,
+                    wrn_width: args.wrn_width,
+                    jobs: args.jobs.unwrap_or_else(|| {
+                        std::thread::available_parallelism().map_or(1, usize::from)
+                    }),
+                    out: args
+                        .out
+                        .unwrap_or_else(|| root.join("target").join("bench-executors")),
+                },
+            )
         }
         Command::Parity(args) => {
             libtorch::setup(&root)?;

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::libtorch::TORCH_VERSION;
 use crate::reproduce::build_actfn;
-use crate::tarballs::local_tarball;
+use crate::tarballs::fetch_args;
 
 /// The marker written last into a finished reference environment.
 const VENV_MARKER: &str = ".actfn-reference";
@@ -344,13 +344,7 @@ fn capture(cmd: &mut Command) -> anyhow::Result<String> {
 /// Puts a data set into `data_dir` (from the tarball in `ACTFN_DATA_TARBALLS` when there
 /// is one).
 fn fetch(actfn: &Path, data_dir: &Path, dataset: &str) -> anyhow::Result<()> {
-    let mut cmd = Command::new(actfn);
-    cmd.args(["data", "fetch", dataset, "--data-dir"])
-        .arg(data_dir);
-    if let Some(local) = local_tarball(dataset) {
-        cmd.arg("--from").arg(local);
-    }
-    capture(&mut cmd).map(drop)
+    capture(Command::new(actfn).args(fetch_args(dataset, data_dir))).map(drop)
 }
 
 /// The Python of the reference environment, made on first use: a virtual environment with

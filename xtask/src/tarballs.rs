@@ -16,6 +16,17 @@ pub fn local_tarball(dataset: &str) -> Option<PathBuf> {
     tarball_in(std::env::var_os(TARBALLS_VAR), dataset)
 }
 
+/// The arguments of `actfn data fetch` that put `dataset` into `data_dir`: from its local
+/// tarball when there is one, else from the official URL.
+pub fn fetch_args(dataset: &str, data_dir: &Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["data".into(), "fetch".into(), dataset.into()];
+    args.extend(["--data-dir".into(), data_dir.as_os_str().to_owned()]);
+    if let Some(local) = local_tarball(dataset) {
+        args.extend(["--from".into(), local.into_os_string()]);
+    }
+    args
+}
+
 /// The tarball of `dataset` in `dir` (the variable's value), if present.
 fn tarball_in(dir: Option<OsString>, dataset: &str) -> Option<PathBuf> {
     let dir = dir.filter(|d| !d.is_empty())?;

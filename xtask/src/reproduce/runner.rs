@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::executor::{train_all, Executor, FinalRun};
 use super::preset::{default_preset, search_dir_name, SearchPlan, Training};
 use super::Options;
-use crate::tarballs::local_tarball;
+use crate::tarballs::fetch_args;
 
 /// Final run `r` of a function is seeded `FINAL_RUN_FIRST_SEED + r`. Any fixed seeds
 /// would do; these are the ones every stored final run was trained with (they are in its
@@ -128,17 +128,11 @@ impl Runner {
         if self.data_dir.join(marker).is_dir() {
             return Ok(());
         }
-        let mut args = vec![
-            "data".to_owned(),
-            "fetch".into(),
-            dataset.into(),
-            "--data-dir".into(),
-            self.data_dir.display().to_string(),
-        ];
-        if let Some(local) = local_tarball(dataset) {
-            args.extend(["--from".into(), local.display().to_string()]);
-        }
         self.stage(&format!("fetching {dataset}"));
+        let args: Vec<String> = fetch_args(dataset, &self.data_dir)
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         self.actfn(&args)?;
         Ok(())
     }
