@@ -9,10 +9,10 @@ use clap::Args;
 /// The pre-check's parameters.
 #[derive(Debug, Clone, Args)]
 pub struct PrecheckParams {
-    /// Pre-check: training steps to run (the first batches of epoch 1) [default: 4].
+    /// Pre-check: training steps to run (the first batches of epoch 1) [default: 3].
     #[arg(long, value_name = "N")]
     pub precheck_steps: Option<usize>,
-    /// Pre-check: a step's loss above K * ln(classes) counts as diverged [default: 3].
+    /// Pre-check: a step's loss above K * ln(classes) counts as diverged [default: 500].
     #[arg(long, value_name = "K")]
     pub precheck_loss_factor: Option<f64>,
 }
@@ -47,8 +47,9 @@ impl PrecheckParams {
 #[derive(Debug, Clone, Args)]
 pub struct PrecheckArgs {
     /// Before training a candidate, run its first training steps on a copy of the network
-    /// and record it as diverged (reason `pre-check: ...`) if its loss or gradients turn
-    /// non-finite or its loss explodes; a candidate that passes trains exactly as without.
+    /// and record it as diverged (reason `pre-check: ...`) if its loss turns non-finite or
+    /// above --precheck-loss-factor * ln(classes); a candidate that passes trains exactly
+    /// as without.
     #[arg(long)]
     pub precheck: bool,
     #[command(flatten)]

@@ -2,7 +2,7 @@
 //! For every candidate a search trained (ok or diverged; not duplicates, rejected or
 //! failed ones), it runs the pre-check with the search's own training settings and the
 //! candidate's seed, prints one line per candidate (verdict, losses, gradient norms,
-//! eval-mode loss, time) and, at the end, the confusion matrix of the pre-check's verdict
+//! time) and, at the end, the confusion matrix of the pre-check's verdict
 //! against what the training really did. It reads the searches and changes nothing.
 
 use std::path::PathBuf;
@@ -78,17 +78,23 @@ pub fn run(args: PrecheckCmdArgs) -> anyhow::Result<()> {
                     .join(",")
             };
             println!(
-                "{}\tg{}i{}\t{}\t{}\tpre-check {}\t{:.3}s\tlosses [{}]\tgrad norms [{}]\teval loss {}\t{}\t{}",
-                dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned()),
+                "{}\tg{}i{}\t{}\t{}\tpre-check {}\t{:.3}s\tlosses [{}]\tgrad norms [{}]\t{}\t{}",
+                dir.file_name().map_or_else(
+                    || dir.display().to_string(),
+                    |n| n.to_string_lossy().into_owned()
+                ),
                 r.generation,
                 r.index,
                 r.status.name(),
-                if says == diverged { "agree" } else { "DISAGREE" },
+                if says == diverged {
+                    "agree"
+                } else {
+                    "DISAGREE"
+                },
                 if says { "diverged" } else { "ok" },
                 report.seconds,
                 show(&report.losses),
                 show(&report.grad_norms),
-                report.eval_loss.map_or_else(|| "-".into(), |l| format!("{l:.4}")),
                 report.diverged.as_deref().unwrap_or("-"),
                 r.expr,
             );

@@ -147,8 +147,6 @@ pub(super) struct Step {
     pub logits: Tensor,
     /// The labels of the batch, on the device.
     pub labels: Tensor,
-    /// The images of the batch as the network saw them (augmented, on the device).
-    pub images: Tensor,
 }
 
 pub(super) struct Trainer<'a> {
@@ -215,7 +213,6 @@ impl Trainer<'_> {
             loss: loss_value,
             logits,
             labels: y,
-            images: x,
         })
     }
 

@@ -76,7 +76,8 @@ impl Sgd {
         Ok(())
     }
 
-    /// The Euclidean norm of all current gradients (0 without any).
+    /// The Euclidean norm of all current gradients (0 without any), summed in f64 so that
+    /// large finite gradients do not overflow to infinity.
     pub fn grad_norm(&self) -> Result<f64, TchError> {
         let _guard = tch::no_grad_guard();
         let mut sum = 0.0;
