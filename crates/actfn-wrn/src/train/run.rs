@@ -493,6 +493,7 @@ fn train_run(
 mod tests {
     use super::*;
     use crate::activation::ActivationMode;
+    use crate::train::PrecheckConfig;
     use actfn_expr::{BinaryOp, UnaryOp};
 
     /// Synthetic images: noise plus a per-class colour shift (class c brightens channel
@@ -642,6 +643,50 @@ mod tests {
             assert!(out.val_acc.is_nan());
             assert_eq!(out.test_acc, None);
         }
+    }
+
+    #[test]
+    fn precheck_stops_a_diverging_run_and_leaves_a_passing_one_bit_for_bit() {
+        if rerun_alone("train::run::tests::precheck_stops_a_diverging_run_and_leaves_a_passing_one_bit_for_bit") {
+            return;
+        }
+        let data = data(4);
+        let checked = TrainConfig {
+            precheck: Some(PrecheckConfig::default()),
+            ..tiny()
+        };
+        let swish: Expr = "x * sigmoid(x)".parse().unwrap();
+        let plain = train(&swish, &data, &tiny(), &RunOptions::default()).unwrap();
+        let with = train(&swish, &data, &checked, &RunOptions::default()).unwrap();
+        assert_eq!(with.status, TrainStatus::Ok);
+        for (a, b) in plain.history.iter().zip(&with.history) {
+            assert_eq!(a.train_loss.to_bits(), b.train_loss.to_bits());
+            assert_eq!(a.val_loss.to_bits(), b.val_loss.to_bits());
+        }
+        assert_eq!(plain.val_acc.to_bits(), with.val_acc.to_bits());
+
+        let blowup: Expr = "exp(exp(x^3))".parse().unwrap();
+        let out = train(&blowup, &data, &checked, &RunOptions::default()).unwrap();
+        match &out.status {
+            TrainStatus::Diverged { epoch: 1, reason } => {
+                assert!(reason.starts_with("pre-check: training loss "), "{reason}")
+            }
+            other => panic!("expected the pre-check to stop it, got {other:?}"),
+        }
+        assert_eq!(out.epochs_run, 0);
+        assert!(out.history.is_empty());
+        let report = precheck(
+            &blowup,
+            &data,
+            &tiny(),
+            &PrecheckConfig::default(),
+            Device::Cpu,
+        )
+        .unwrap();
+        assert!(
+            report.diverged.is_some() && report.losses.len() <= 3,
+            "{report:?}"
+        );
     }
 
     #[test]
