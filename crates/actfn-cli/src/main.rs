@@ -20,6 +20,8 @@ mod input_args;
 mod json_out;
 mod model_cmd;
 mod plot_cmd;
+mod precheck_args;
+mod precheck_cmd;
 mod report_cmd;
 mod search_cmd;
 mod stats_cmd;
@@ -72,6 +74,10 @@ enum Command {
     /// its result (see ARCHITECTURE.md).
     #[command(hide = true)]
     Evaluate(evaluate_cmd::EvaluateArgs),
+    /// Run the divergence pre-check on every candidate recorded searches trained, and
+    /// compare its verdicts with what happened in their training.
+    #[command(hide = true)]
+    Precheck(precheck_cmd::PrecheckCmdArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -86,6 +92,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args),
         Command::Evaluate(args) => evaluate_cmd::run(args),
+        Command::Precheck(args) => precheck_cmd::run(args),
     }
 }
 
@@ -166,6 +173,49 @@ mod tests {
             (s.training.wrn.wrn_depth, s.training.wrn.wrn_width),
             (10, 1)
         );
+    }
+
+    /// `--diversity` alone is actfn-expr's default distance; the options of the pre-check
+    /// reach the training configuration.
+    #[test]
+    fn diversity_and_precheck_options() {
+        let search = |extra: &[&str]| {
+            let base = [
+                "search",
+                "--task",
+                "cifar10",
+                "--strategy",
+                "random",
+                "--seed",
+                "1",
+                "--out",
+                "x",
+            ];
+            match parse(&[&base[..], extra].concat()).command {
+                Command::Search(s) => s,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(search(&[]).diversity, None);
+        assert_eq!(
+            search(&["--diversity"]).diversity,
+            Some(actfn_expr::DEFAULT_DIVERSITY)
+        );
+        assert_eq!(search(&["--diversity", "0.2"]).diversity, Some(0.2));
+        let s = search(&["--precheck", "--precheck-steps", "2"]);
+        let config = s.training.precheck.config().unwrap().unwrap();
+        assert_eq!(config.steps, 2);
+        assert_eq!(
+            config.loss_factor,
+            actfn_wrn::train::PrecheckConfig::default().loss_factor
+        );
+        assert_eq!(search(&[]).training.precheck.config().unwrap(), None);
+        let err = search(&["--precheck-steps", "2"])
+            .training
+            .precheck
+            .config()
+            .unwrap_err();
+        assert!(err.to_string().contains("need --precheck"), "{err}");
     }
 
     #[test]

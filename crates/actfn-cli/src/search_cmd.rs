@@ -38,7 +38,7 @@ pub struct SearchArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = [
         "task", "strategy", "out", "seed", "target", "wrn_depth", "wrn_width", "epochs",
         "milestones", "train_size", "val_per_class", "batch", "no_zca", "zca_epsilon", "init",
-        "allow_partial",
+        "allow_partial", "precheck", "precheck_steps", "precheck_loss_factor", "diversity",
     ])]
     pub resume: Option<PathBuf>,
     /// What evaluating a candidate means.
@@ -87,6 +87,19 @@ pub struct SearchArgs {
     /// At most this many redraws for one place.
     #[arg(long, default_value_t = 100)]
     pub max_redraws: usize,
+    /// Population diversity (random and evolution searches): a draw within this distance
+    /// of a member already in its generation (the largest difference over the probe
+    /// points, relative where values exceed 1; see actfn-expr's `distance`) is recorded
+    /// as a rejected near-duplicate and replaced by a fresh random draw. Without a value:
+    /// 0.01. Off by default (the paper's search).
+    #[arg(
+        long,
+        value_name = "DISTANCE",
+        num_args = 0..=1,
+        default_missing_value = "0.01",
+        conflicts_with = "paper_exact"
+    )]
+    pub diversity: Option<f64>,
     /// Seed of all randomness of the search (and the training seed).
     #[arg(long, required_unless_present = "resume")]
     pub seed: Option<u64>,
@@ -241,6 +254,7 @@ pub fn search_config(args: &SearchArgs) -> anyhow::Result<SearchConfig> {
         top_k: args.top,
         replace_wasted: !args.paper_exact,
         max_redraws: args.max_redraws,
+        diversity: args.diversity,
         ..SearchConfig::new(strategy, seed, space)
     };
     config.validate()?;

@@ -111,7 +111,8 @@ pub fn evaluate_in_folder(
     }
 }
 
-fn wrn_evaluator(task: &CifarTask) -> anyhow::Result<WrnEvaluator> {
+/// The evaluator of a CIFAR task, its data prepared (one line about them on stderr).
+pub fn wrn_evaluator(task: &CifarTask) -> anyhow::Result<WrnEvaluator> {
     let kind = task.data.dataset;
     let dir = &task.data_dir;
     if !data::is_present(kind, dir) {

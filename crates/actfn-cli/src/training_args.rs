@@ -17,6 +17,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use crate::input_args::InputArgs;
+use crate::precheck_args::PrecheckArgs;
 
 /// The shape of the network: WRN-d-k.
 #[derive(Debug, Clone, Args)]
@@ -61,6 +62,8 @@ pub struct TrainingArgs {
     /// libtorch threads [default: libtorch's choice].
     #[arg(long, value_name = "T")]
     pub threads: Option<usize>,
+    #[command(flatten)]
+    pub precheck: PrecheckArgs,
 }
 
 /// Which default learning-rate schedule applies when `--milestones` is not given.
@@ -110,6 +113,7 @@ impl TrainingArgs {
             seed,
             threads: self.threads,
             init: self.input.init,
+            precheck: self.precheck.config()?,
             ..TrainConfig::search()
         })
     }

@@ -111,11 +111,36 @@ fn exhaustive_s1_finds_the_target_exactly() {
 
 #[test]
 fn kill_at_random_moments_and_resume_to_the_uninterrupted_result() {
+    kill_and_resume(&[]);
+}
+
+/// The same with population diversity: the near-duplicates replaced are part of the plan
+/// that resume replays.
+#[test]
+fn kill_and_resume_with_diversity_too() {
+    let tmp = kill_and_resume(&["--diversity", "0.05"]);
+    let records = records(&tmp.path().join("reference"));
+    let near = records
+        .iter()
+        .filter(|r| {
+            r["reason"]
+                .as_str()
+                .is_some_and(|w| w.starts_with("near-duplicate of `"))
+        })
+        .count();
+    assert!(near > 0, "no near-duplicate was replaced");
+}
+
+/// Runs a search to the end, and the same search killed at random moments and resumed
+/// until it finishes; asserts both have the same records. Returns the folder holding
+/// `reference` and `killed`.
+fn kill_and_resume(extra: &[&str]) -> TempDir {
     let tmp = TempDir::new().unwrap();
     let reference = tmp.path().join("reference");
     let killed = tmp.path().join("killed");
     let (reference_s, killed_s) = (reference.to_str().unwrap(), killed.to_str().unwrap());
-    ok(actfn(&evolution_args(reference_s, &[])));
+    let delayed = [extra, &["--eval-delay-ms", "25"]].concat();
+    ok(actfn(&evolution_args(reference_s, extra)));
 
     // Kill moments from a fixed xorshift, so a failure reproduces. A run killed before it
     // recorded anything (a slow start on a busy machine) makes later kills come later.
@@ -133,7 +158,7 @@ fn kill_at_random_moments_and_resume_to_the_uninterrupted_result() {
         let args: Vec<&str> = if killed.join("config.ron").exists() {
             vec!["search", "--resume", killed_s]
         } else {
-            evolution_args(killed_s, &["--eval-delay-ms", "25"])
+            evolution_args(killed_s, &delayed)
         };
         let before = complete_records(&killed).len();
         let mut child = Command::new(env!("CARGO_BIN_EXE_actfn"))
@@ -179,7 +204,7 @@ fn kill_at_random_moments_and_resume_to_the_uninterrupted_result() {
         ok(actfn(&if killed.join("config.ron").exists() {
             vec!["search", "--resume", killed_s]
         } else {
-            evolution_args(killed_s, &["--eval-delay-ms", "25"])
+            evolution_args(killed_s, &delayed)
         }));
     }
     let (a, b) = (records(&reference), records(&killed));
@@ -191,6 +216,7 @@ fn kill_at_random_moments_and_resume_to_the_uninterrupted_result() {
     // Resuming a finished search evaluates nothing.
     ok(actfn(&["search", "--resume", killed_s]));
     assert_eq!(records(&killed), b);
+    tmp
 }
 
 /// The addresses of the complete records of a search directory (none if it has no file).

@@ -221,3 +221,149 @@ fn missing_data_says_how_to_fetch_it() {
     )));
     assert!(err.contains("`x` is not an epoch number"), "{err}");
 }
+
+/// An exhaustive search of the six functions `u(x) * v(x)` over tanh, atan and exp, with
+/// `extra` options.
+fn products_search<'a>(out: &'a str, data: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "search",
+        "--task",
+        "cifar10",
+        "--strategy",
+        "exhaustive",
+        "--depth",
+        "1",
+        "--unary",
+        "tanh,atan,exp",
+        "--binary",
+        "mul",
+        "--population",
+        "9",
+        "--wrn-depth",
+        "10",
+        "--wrn-width",
+        "1",
+        "--epochs",
+        "1",
+        "--train-size",
+        "256",
+        "--val-per-class",
+        "5",
+        "--seed",
+        "1",
+        "--threads",
+        "1",
+        "--out",
+        out,
+        "--data-dir",
+        data,
+        "--allow-partial",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// The records of a search directory, without what differs between equal evaluations
+/// (seconds, worker) and, where `hashless`, the configuration hash (which covers the
+/// pre-check's settings).
+fn comparable_records(dir: &Path, hashless: bool) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("records.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            let o = v.as_object_mut().unwrap();
+            o.remove("seconds");
+            o.remove("worker");
+            if hashless {
+                o.remove("config_hash");
+            }
+            v
+        })
+        .collect()
+}
+
+/// `--precheck` records a candidate it stops as diverged (`pre-check: ...`, no epoch run)
+/// and leaves every candidate that passes bit for bit as trained without it, inline and
+/// through `actfn evaluate` workers alike.
+#[test]
+fn precheck_stops_divergers_and_leaves_passing_candidates_bit_for_bit() {
+    let data = data_dir();
+    let data_s = data.to_str().unwrap();
+    let tmp = TempDir::new().unwrap();
+    let dirs: Vec<PathBuf> = ["plain", "checked", "workers", "strict"]
+        .iter()
+        .map(|n| tmp.path().join(n))
+        .collect();
+    let s: Vec<&str> = dirs.iter().map(|d| d.to_str().unwrap()).collect();
+    ok(actfn(&products_search(s[0], data_s, &[])));
+    ok(actfn(&products_search(s[1], data_s, &["--precheck"])));
+    ok(actfn(&products_search(
+        s[2],
+        data_s,
+        &["--precheck", "--executor", "local", "--jobs", "2"],
+    )));
+    // A loss bound below ln(10), which every network exceeds at its first step.
+    ok(actfn(&products_search(
+        s[3],
+        data_s,
+        &["--precheck", "--precheck-loss-factor", "0.01"],
+    )));
+
+    let plain_config = std::fs::read_to_string(dirs[0].join("config.ron")).unwrap();
+    assert!(!plain_config.contains("precheck:"), "{plain_config}");
+    let checked_config = std::fs::read_to_string(dirs[1].join("config.ron")).unwrap();
+    assert!(
+        checked_config.contains(
+            "precheck: Some((\n                steps: 3,\n                loss_factor: 500.0,"
+        ),
+        "{checked_config}"
+    );
+
+    let plain = comparable_records(&dirs[0], true);
+    let checked = comparable_records(&dirs[1], true);
+    assert_eq!(plain.len(), checked.len());
+    let mut passed = 0;
+    for (p, c) in plain.iter().zip(&checked) {
+        let stopped = c["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("pre-check: "));
+        if stopped {
+            assert_eq!(c["status"], "diverged", "{c}");
+            assert_eq!(c["epochs"], 0, "{c}");
+            assert_eq!(
+                p["status"], "diverged",
+                "the pre-check stopped {c}, which trains fine"
+            );
+        } else {
+            assert_eq!(
+                p, c,
+                "a candidate that passes trains as without the pre-check"
+            );
+            passed += usize::from(c["duplicate_of"].is_null());
+        }
+    }
+    assert!(passed >= 2, "{checked:?}");
+    // Workers check the same way.
+    assert_eq!(
+        comparable_records(&dirs[2], false),
+        comparable_records(&dirs[1], false)
+    );
+    // Every trained candidate stopped by the bound, with the reason saying so.
+    let strict = comparable_records(&dirs[3], true);
+    let trained: Vec<&Value> = strict
+        .iter()
+        .filter(|r| r["duplicate_of"].is_null())
+        .collect();
+    assert_eq!(trained.len(), 6, "{strict:?}");
+    for r in trained {
+        assert_eq!(r["status"], "diverged", "{r}");
+        let reason = r["reason"].as_str().unwrap();
+        assert!(
+            reason == "pre-check: training loss is NaN at step 1"
+                || (reason.starts_with("pre-check: training loss ")
+                    && reason.ends_with("at step 1 is above 0.0230 (0.01 ln 10)")),
+            "{reason}"
+        );
+    }
+}

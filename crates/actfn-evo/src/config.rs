@@ -97,6 +97,14 @@ pub struct SearchConfig {
     pub replace_wasted: bool,
     /// At most this many redraws per place; the last draw then keeps the place.
     pub max_redraws: usize,
+    /// Population diversity: a drawn candidate within this
+    /// [distance](actfn_expr::distance) of a member already placed in its generation is a
+    /// near-duplicate, recorded as rejected and replaced by a fresh random member of the
+    /// space (see `diversity.rs`). `None` (the paper): only functionally equal candidates
+    /// are caught. Left out of `config.ron` when `None`, so that searches without it keep
+    /// their text. Needs `replace_wasted`; not for the exhaustive strategy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diversity: Option<f64>,
 }
 
 impl SearchConfig {
@@ -109,6 +117,7 @@ impl SearchConfig {
             top_k: 3,
             replace_wasted: true,
             max_redraws: 100,
+            diversity: None,
         }
     }
 
@@ -138,6 +147,19 @@ impl SearchConfig {
                 "max_redraws must be at most {MAX_REDRAWS} (each redraw samples and fingerprints a candidate), got {}",
                 self.max_redraws
             ));
+        }
+        if let Some(d) = self.diversity {
+            if !(d >= 0.0 && d.is_finite()) {
+                return bad(format!(
+                    "the diversity distance must be finite and at least 0, got {d}"
+                ));
+            }
+            if matches!(self.strategy, Strategy::Exhaustive { .. }) {
+                return bad("diversity needs a random or evolution search: the exhaustive search draws nothing to replace a near-duplicate with".into());
+            }
+            if !self.replace_wasted {
+                return bad("diversity replaces near-duplicates by fresh draws, which the paper-exact policy (no replaced draws) excludes".into());
+            }
         }
         match &self.strategy {
             Strategy::Exhaustive { batch } => {

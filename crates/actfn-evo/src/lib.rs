@@ -17,6 +17,7 @@
 //! This crate is pure: no torch, no clap.
 
 pub mod config;
+mod diversity;
 pub mod error;
 pub mod evaluator;
 pub mod fit;

@@ -54,7 +54,8 @@ pub enum RecordStatus {
     Diverged,
     /// The evaluation failed (panic, time-out, error).
     Failed,
-    /// Degenerate (constant, or not finite on the probe grid): never trained.
+    /// Degenerate (constant, or not finite on the probe grid), or, in a search with
+    /// diversity, a near-duplicate of a member of its population: never trained.
     Rejected,
 }
 
@@ -76,7 +77,8 @@ impl RecordStatus {
 /// it names, the first evaluation of a functionally equal candidate (for an elite, the
 /// evaluation it carries over). A `rejected` record was not trained either. `slot` is the
 /// candidate's place in the generation's population; a draw that was replaced by a fresh
-/// one (degenerate or duplicate, with `replace_wasted`) has none.
+/// one (degenerate or duplicate, with `replace_wasted`; a near-duplicate, with
+/// diversity) has none.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     /// The generation.

@@ -21,6 +21,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::config::{differences, FitnessMetric, SearchConfig, StoredConfig, Strategy};
+use crate::diversity::Placed;
 use crate::evaluator::{panic_message, Candidate, Evaluation, Evaluator, Status};
 use crate::operators::{crossover, mutate, select, softmax_fitness};
 use crate::record::{Journal, Origin, Record, RecordId, RecordStatus};
@@ -409,6 +410,8 @@ struct Planner<'s> {
     rng: ChaCha8Rng,
     entries: Vec<Entry>,
     new_known: HashMap<Fingerprint, RecordId>,
+    /// The members placed so far, kept only when the search asks for diversity.
+    placed: Option<Placed>,
 }
 
 impl Planner<'_> {
@@ -443,6 +446,9 @@ impl Planner<'_> {
         if matches!(kind, Kind::Train) {
             self.new_known.insert(fp, id);
         }
+        if let (Some(placed), Some(_)) = (&mut self.placed, slot) {
+            placed.add(&expr, &expr.to_string());
+        }
         self.entries.push(Entry {
             text: expr.to_string(),
             expr,
@@ -454,7 +460,10 @@ impl Planner<'_> {
     }
 
     /// Draws a candidate for `slot`; with `replace_wasted`, a degenerate or duplicate draw
-    /// is recorded without a place and drawn again, at most `max_redraws` times.
+    /// is recorded without a place and drawn again, at most `max_redraws` times. With
+    /// diversity, a draw near a member already placed is recorded as rejected too, and the
+    /// place's later draws are fresh random members of the space. The last draw keeps the
+    /// place whatever it is.
     fn fill(&mut self, slot: usize, origin: Origin, draw: &mut dyn FnMut(&mut ChaCha8Rng) -> Expr) {
         let config = self.state.config;
         let attempts = if config.replace_wasted {
@@ -462,10 +471,29 @@ impl Planner<'_> {
         } else {
             1
         };
+        let mut origin = origin;
+        let mut redraw_at_random = false;
         for attempt in 1..=attempts {
-            let expr = draw(&mut self.rng);
+            let expr = if redraw_at_random {
+                config.space.sample(&mut self.rng)
+            } else {
+                draw(&mut self.rng)
+            };
             let (fp, kind) = self.classify(&expr);
-            if matches!(kind, Kind::Train) || attempt == attempts {
+            let last = attempt == attempts;
+            let near = match (&kind, config.diversity, &self.placed) {
+                (Kind::Train, Some(threshold), Some(placed)) if !last => {
+                    placed.near_duplicate(&expr, threshold)
+                }
+                _ => None,
+            };
+            if let Some(why) = near {
+                self.push(None, origin, expr, fp, Kind::Rejected(why));
+                redraw_at_random = true;
+                origin = Origin::Random;
+                continue;
+            }
+            if matches!(kind, Kind::Train) || last {
                 self.push(Some(slot), origin, expr, fp, kind);
                 return;
             }
@@ -489,6 +517,7 @@ fn plan_generation<'s>(
         rng,
         entries: Vec::new(),
         new_known: HashMap::new(),
+        placed: config.diversity.map(|_| Placed::default()),
     };
     let space = &config.space;
     match &config.strategy {

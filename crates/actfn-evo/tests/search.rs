@@ -331,11 +331,25 @@ fn stored(config: &SearchConfig, evaluator: &FitEvaluator) -> StoredConfig<FitCo
 
 #[test]
 fn resume_after_an_interruption_at_any_moment_matches_the_uninterrupted_run() {
-    let config = SearchConfig::new(
+    let paper = SearchConfig::new(
         evolution(12, 2, 3, 4, FitnessMetric::Loss),
         21,
         SearchSpace::paper(2),
     );
+    // Without and with diversity (a distance large enough to replace several draws).
+    for config in [
+        paper.clone(),
+        SearchConfig {
+            diversity: Some(0.05),
+            ..paper
+        },
+    ] {
+        resume_at_any_moment(&config);
+    }
+}
+
+fn resume_at_any_moment(config: &SearchConfig) {
+    let config = config.clone();
     let reference = run(&config, &mut fit(S2_TARGET, 100));
     let trainings = reference.summary.trained;
     assert!(trainings >= 12 + 3 * 10);

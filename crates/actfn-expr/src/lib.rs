@@ -22,6 +22,7 @@
 
 pub mod ast;
 pub mod derivative;
+pub mod distance;
 pub mod error;
 pub mod hash;
 pub mod limits;
@@ -34,6 +35,7 @@ pub mod rewrite;
 pub mod space;
 
 pub use ast::{Expr, Literal};
+pub use distance::{distance, expr_distance, ProbeValues, DEFAULT_DIVERSITY};
 pub use error::ExprError;
 pub use hash::{stable_hash, StableHasher};
 pub use limits::{MAX_HEIGHT, MAX_NESTING, MAX_NODES, MAX_SPACE_DEPTH};

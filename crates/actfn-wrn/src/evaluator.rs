@@ -19,7 +19,9 @@ use tch::Device;
 pub use crate::data::{prepare_search_data, SearchData};
 use crate::data::{DataConfig, TrainData};
 use crate::error::Result;
-use crate::train::{self, RunOptions, TrainConfig, TrainOutcome, TrainStatus};
+use crate::train::{
+    self, PrecheckConfig, PrecheckReport, RunOptions, TrainConfig, TrainOutcome, TrainStatus,
+};
 
 /// The version of this evaluator, part of its configuration hash. Bump it when a change
 /// of the code changes the outcome of an evaluation.
@@ -189,6 +191,24 @@ impl WrnEvaluator {
                 ..RunOptions::default()
             },
         )
+    }
+
+    /// Runs the divergence pre-check of `candidate` as its training with `check` would
+    /// (this evaluator's training settings, the candidate's seed), without training.
+    pub fn precheck(
+        &self,
+        candidate: &Candidate,
+        check: &PrecheckConfig,
+    ) -> Result<PrecheckReport> {
+        let config = TrainConfig {
+            seed: candidate.seed,
+            ..self.train.clone()
+        };
+        if let Some(t) = config.threads {
+            train::set_threads(t);
+        }
+        let device = self.device.unwrap_or_else(Device::cuda_if_available);
+        train::precheck(&candidate.expr, &self.data, &config, check, device)
     }
 
     fn train_candidate(

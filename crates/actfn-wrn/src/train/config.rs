@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::precheck::PrecheckConfig;
 use crate::activation::ActivationMode;
 use crate::augment::AugmentConfig;
 use crate::error::{Result, WrnError};
@@ -52,6 +53,10 @@ pub struct TrainConfig {
     pub augment: AugmentConfig,
     /// How the activation's gradient is computed.
     pub mode: ActivationMode,
+    /// The divergence pre-check before the training ([`super::precheck`]); `None`: none.
+    /// Left out when `None`, so that configurations without it keep their text and hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precheck: Option<PrecheckConfig>,
 }
 
 impl Default for TrainConfig {
@@ -81,6 +86,7 @@ impl TrainConfig {
             threads: None,
             augment: AugmentConfig::default(),
             mode: ActivationMode::default(),
+            precheck: None,
         }
     }
 

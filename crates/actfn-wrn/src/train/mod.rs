@@ -8,11 +8,13 @@
 //! - [`config`]: [`TrainConfig`] and the paper's presets;
 //! - [`outcome`]: how a run ended ([`TrainStatus`], [`EpochMetrics`], [`TrainOutcome`]);
 //! - [`sgd`]: the optimizer;
+//! - [`precheck`]: the divergence pre-check before a training;
 //! - [`run_dir`]: the files of a run's folder;
 //! - [`run`]: the training loop, [`train`].
 
 pub mod config;
 pub mod outcome;
+pub mod precheck;
 pub mod run;
 pub mod run_dir;
 pub mod sgd;
@@ -20,6 +22,7 @@ pub mod sgd;
 pub use crate::data::TrainData;
 pub use config::TrainConfig;
 pub use outcome::{EpochMetrics, TrainOutcome, TrainStatus};
+pub use precheck::{precheck, PrecheckConfig, PrecheckReport};
 pub use run::{cuda_device_count, evaluate, set_threads, train, RunOptions};
 pub use run_dir::{save_ron, CheckpointState};
 pub use sgd::Sgd;

@@ -19,6 +19,7 @@ use tch::{nn, Device, Kind, Reduction, Tensor};
 
 use super::config::TrainConfig;
 use super::outcome::{EpochMetrics, TrainOutcome, TrainStatus};
+use super::precheck::precheck;
 use super::run_dir::{save_ron, write_metrics_csv, CheckpointState, RunRecord};
 use super::sgd::Sgd;
 use crate::activation::Activation;
@@ -101,28 +102,125 @@ enum EpochEnd {
     Diverged(String),
 }
 
-struct Trainer<'a> {
-    net: Wrn,
-    sgd: Sgd,
+/// The batches of one epoch: the seeded order and flips. Making one seeds libtorch's
+/// generator with the epoch's seed (dropout), so an epoch's randomness depends on the run
+/// seed and the epoch only, whatever ran before it.
+pub(super) struct EpochBatches {
+    order: Vec<i64>,
+    augmenter: Augmenter,
+    /// The learning rate of the epoch.
+    pub lr: f64,
+    batch_size: usize,
+}
+
+impl EpochBatches {
+    pub(super) fn new(config: &TrainConfig, epoch: usize, images: usize) -> EpochBatches {
+        let seed = epoch_seed(config.seed, epoch);
+        tch::manual_seed(seed as i64);
+        let mut order: Vec<i64> = (0..images as i64).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        EpochBatches {
+            order,
+            augmenter: Augmenter::new(config.augment.clone(), seed ^ 0xA5A5_5A5A),
+            lr: config.lr_at(epoch),
+            batch_size: config.batch_size,
+        }
+    }
+
+    /// The number of batches.
+    pub(super) fn len(&self) -> usize {
+        self.order.len().div_ceil(self.batch_size)
+    }
+
+    /// The indices of batch `b`, in order (`b < len()`).
+    fn indices(&self, b: usize) -> &[i64] {
+        let start = b * self.batch_size;
+        &self.order[start..(start + self.batch_size).min(self.order.len())]
+    }
+}
+
+/// One training step's results.
+pub(super) struct Step {
+    /// The mean training loss of the batch, before the update.
+    pub loss: f64,
+    /// The logits of the batch (train mode).
+    pub logits: Tensor,
+    /// The labels of the batch, on the device.
+    pub labels: Tensor,
+}
+
+pub(super) struct Trainer<'a> {
+    pub net: Wrn,
+    pub sgd: Sgd,
     data: &'a TrainData,
     config: &'a TrainConfig,
     device: Device,
     progress: bool,
 }
 
+/// Builds the network of `config` with `activation`, its parameters drawn from libtorch's
+/// generator seeded with `config.seed`, and its optimizer. `Ok(Err(reason))`: libtorch
+/// cannot create the parameters (a network too large to allocate), which fails the run;
+/// `Err`: a shape that does not exist (bad input).
+pub(super) fn build_trainer<'a>(
+    activation: &Expr,
+    data: &'a TrainData,
+    config: &'a TrainConfig,
+    device: Device,
+    progress: bool,
+) -> Result<std::result::Result<(nn::VarStore, Trainer<'a>), String>> {
+    tch::manual_seed(config.seed as i64);
+    let vs = nn::VarStore::new(device);
+    let act = Arc::new(Activation::new(activation, config.mode));
+    let net = match wrn(&vs.root(), &config.model(data.num_classes), &act) {
+        Ok(net) => net,
+        Err(WrnError::Torch(e)) => return Ok(Err(format!("building the model: {e}"))),
+        Err(e) => return Err(e),
+    };
+    let sgd = Sgd::new(&vs, config.momentum, config.nesterov, config.weight_decay);
+    let trainer = Trainer {
+        net,
+        sgd,
+        data,
+        config,
+        device,
+        progress,
+    };
+    Ok(Ok((vs, trainer)))
+}
+
 impl Trainer<'_> {
+    /// Batch `b` of `batches`: forward in train mode, and, when the loss is finite, the
+    /// backward pass and an SGD step at the epoch's learning rate.
+    pub(super) fn step(&mut self, batches: &mut EpochBatches, b: usize) -> Result<Step> {
+        let idx = Tensor::from_slice(batches.indices(b));
+        let x = self.data.train_images.f_index_select(0, &idx)?;
+        let x = batches.augmenter.apply(&x)?.f_to_device(self.device)?;
+        let y = self
+            .data
+            .train_labels
+            .f_index_select(0, &idx)?
+            .f_to_device(self.device)?;
+        let logits = self.net.f_forward_t(&x, true)?;
+        let loss = logits.f_cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.0)?;
+        let loss_value = loss.f_double_value(&[])?;
+        if loss_value.is_finite() {
+            self.sgd.zero_grad();
+            loss.f_backward()?;
+            self.sgd.step(batches.lr)?;
+        }
+        Ok(Step {
+            loss: loss_value,
+            logits,
+            labels: y,
+        })
+    }
+
     fn epoch(&mut self, epoch: usize) -> Result<EpochEnd> {
         let cfg = self.config;
-        let seed = epoch_seed(cfg.seed, epoch);
-        tch::manual_seed(seed as i64);
-        let n = self.data.train_images.size()[0] as usize;
-        let mut order: Vec<i64> = (0..n as i64).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-        let mut augmenter = Augmenter::new(cfg.augment.clone(), seed ^ 0xA5A5_5A5A);
-        let lr = cfg.lr_at(epoch);
-        let batches = n.div_ceil(cfg.batch_size);
+        let mut batches = EpochBatches::new(cfg, epoch, self.data.train_images.size()[0] as usize);
         let bar = if self.progress {
-            let bar = ProgressBar::new(batches as u64);
+            let bar = ProgressBar::new(batches.len() as u64);
             bar.set_style(
                 ProgressStyle::with_template(
                     "{prefix} [{bar:25}] {pos}/{len} {msg} {elapsed}<{eta}",
@@ -136,38 +234,27 @@ impl Trainer<'_> {
             ProgressBar::hidden()
         };
         let (mut loss_sum, mut correct, mut seen, mut steps) = (0.0, 0i64, 0usize, 0u64);
-        for chunk in order.chunks(cfg.batch_size) {
-            let idx = Tensor::from_slice(chunk);
-            let x = self.data.train_images.f_index_select(0, &idx)?;
-            let x = augmenter.apply(&x)?.f_to_device(self.device)?;
-            let y = self
-                .data
-                .train_labels
-                .f_index_select(0, &idx)?
-                .f_to_device(self.device)?;
-            let logits = self.net.f_forward_t(&x, true)?;
-            let loss =
-                logits.f_cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.0)?;
-            let loss_value = loss.f_double_value(&[])?;
-            if !loss_value.is_finite() {
+        for b in 0..batches.len() {
+            let step = self.step(&mut batches, b)?;
+            if !step.loss.is_finite() {
                 bar.abandon();
                 return Ok(EpochEnd::Diverged(format!(
-                    "training loss is {loss_value} at step {} of epoch {}",
+                    "training loss is {} at step {} of epoch {}",
+                    step.loss,
                     steps + 1,
                     epoch + 1
                 )));
             }
-            self.sgd.zero_grad();
-            loss.f_backward()?;
-            self.sgd.step(lr)?;
+            let n = step.labels.size()[0] as usize;
             steps += 1;
-            loss_sum += loss_value * chunk.len() as f64;
-            correct += logits
+            loss_sum += step.loss * n as f64;
+            correct += step
+                .logits
                 .f_argmax(-1, false)?
-                .f_eq_tensor(&y)?
+                .f_eq_tensor(&step.labels)?
                 .f_sum(Kind::Int64)?
                 .f_int64_value(&[])?;
-            seen += chunk.len();
+            seen += n;
             bar.inc(1);
             bar.set_message(format!(
                 "loss {:.4} acc {:.4}",
@@ -240,26 +327,39 @@ fn train_run(
         history,
     };
 
+    // The pre-check, on a network of its own, unless this run continues from a checkpoint
+    // (it passed then). It leaves nothing behind that the run below reads: the network is
+    // built again from the seed and every epoch seeds its own randomness.
+    let continues = options.resume
+        && options
+            .out_dir
+            .as_deref()
+            .and_then(checkpoint::find)
+            .is_some();
+    if let (Some(check), false) = (&config.precheck, continues) {
+        match precheck(activation, data, config, check, device) {
+            Ok(report) => {
+                if let Some(reason) = report.diverged {
+                    return Ok(TrainOutcome {
+                        status: TrainStatus::Diverged {
+                            epoch: 1,
+                            reason: format!("pre-check: {reason}"),
+                        },
+                        ..fail(String::new(), vec![], 0)
+                    });
+                }
+            }
+            Err(WrnError::Torch(e)) => return Ok(fail(format!("pre-check: {e}"), vec![], 0)),
+            Err(e) => return Err(e),
+        }
+    }
+
     // Build the model (its parameters, drawn from the seeded generator).
-    tch::manual_seed(config.seed as i64);
-    let mut vs = nn::VarStore::new(device);
-    let act = Arc::new(Activation::new(activation, config.mode));
-    let net = match wrn(&vs.root(), &config.model(data.num_classes), &act) {
-        Ok(net) => net,
-        // libtorch cannot create the parameters (a network too large to allocate): this
-        // run fails, as a training error would; a shape that does not exist is bad input.
-        Err(WrnError::Torch(e)) => return Ok(fail(format!("building the model: {e}"), vec![], 0)),
-        Err(e) => return Err(e),
-    };
-    let sgd = Sgd::new(&vs, config.momentum, config.nesterov, config.weight_decay);
-    let mut trainer = Trainer {
-        net,
-        sgd,
-        data,
-        config,
-        device,
-        progress: options.progress,
-    };
+    let (mut vs, mut trainer) =
+        match build_trainer(activation, data, config, device, options.progress)? {
+            Ok(built) => built,
+            Err(reason) => return Ok(fail(reason, vec![], 0)),
+        };
 
     // Resume.
     let mut history: Vec<EpochMetrics> = Vec::new();
@@ -400,6 +500,7 @@ fn train_run(
 mod tests {
     use super::*;
     use crate::activation::ActivationMode;
+    use crate::train::PrecheckConfig;
     use actfn_expr::{BinaryOp, UnaryOp};
 
     /// Synthetic images: noise plus a per-class colour shift (class c brightens channel
@@ -549,6 +650,50 @@ mod tests {
             assert!(out.val_acc.is_nan());
             assert_eq!(out.test_acc, None);
         }
+    }
+
+    #[test]
+    fn precheck_stops_a_diverging_run_and_leaves_a_passing_one_bit_for_bit() {
+        if rerun_alone("train::run::tests::precheck_stops_a_diverging_run_and_leaves_a_passing_one_bit_for_bit") {
+            return;
+        }
+        let data = data(4);
+        let checked = TrainConfig {
+            precheck: Some(PrecheckConfig::default()),
+            ..tiny()
+        };
+        let swish: Expr = "x * sigmoid(x)".parse().unwrap();
+        let plain = train(&swish, &data, &tiny(), &RunOptions::default()).unwrap();
+        let with = train(&swish, &data, &checked, &RunOptions::default()).unwrap();
+        assert_eq!(with.status, TrainStatus::Ok);
+        for (a, b) in plain.history.iter().zip(&with.history) {
+            assert_eq!(a.train_loss.to_bits(), b.train_loss.to_bits());
+            assert_eq!(a.val_loss.to_bits(), b.val_loss.to_bits());
+        }
+        assert_eq!(plain.val_acc.to_bits(), with.val_acc.to_bits());
+
+        let blowup: Expr = "exp(exp(x^3))".parse().unwrap();
+        let out = train(&blowup, &data, &checked, &RunOptions::default()).unwrap();
+        match &out.status {
+            TrainStatus::Diverged { epoch: 1, reason } => {
+                assert!(reason.starts_with("pre-check: training loss "), "{reason}")
+            }
+            other => panic!("expected the pre-check to stop it, got {other:?}"),
+        }
+        assert_eq!(out.epochs_run, 0);
+        assert!(out.history.is_empty());
+        let report = precheck(
+            &blowup,
+            &data,
+            &tiny(),
+            &PrecheckConfig::default(),
+            Device::Cpu,
+        )
+        .unwrap();
+        assert!(
+            report.diverged.is_some() && report.losses.len() <= 3,
+            "{report:?}"
+        );
     }
 
     #[test]

@@ -76,6 +76,23 @@ impl Sgd {
         Ok(())
     }
 
+    /// The Euclidean norm of all current gradients (0 without any), summed in f64 so that
+    /// large finite gradients do not overflow to infinity.
+    pub fn grad_norm(&self) -> Result<f64, TchError> {
+        let _guard = tch::no_grad_guard();
+        let mut sum = 0.0;
+        for (_, p) in &self.params {
+            let g = p.f_grad()?;
+            if g.defined() {
+                sum += g
+                    .f_square()?
+                    .f_sum(tch::Kind::Double)?
+                    .f_double_value(&[])?;
+            }
+        }
+        Ok(sum.sqrt())
+    }
+
     /// The momentum buffers by parameter name.
     pub fn momentum_buffers(&self) -> Vec<(String, Tensor)> {
         self.params
