@@ -5,6 +5,7 @@ use actfn_expr::SearchSpace;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::halving::HalvingConfig;
 use crate::EvoError;
 
 /// Which validation metric the evolution's fitness is the softmax of.
@@ -97,6 +98,12 @@ pub struct SearchConfig {
     pub replace_wasted: bool,
     /// At most this many redraws per place; the last draw then keeps the place.
     pub max_redraws: usize,
+    /// Successive halving inside each generation (see [`HalvingConfig`]); `None` trains
+    /// every candidate for the full budget, as the paper does. Absent from `config.ron`
+    /// when off, so a search without it keeps the text (and the comparison on resume) of
+    /// the searches written before the option existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub halving: Option<HalvingConfig>,
 }
 
 impl SearchConfig {
@@ -109,6 +116,7 @@ impl SearchConfig {
             top_k: 3,
             replace_wasted: true,
             max_redraws: 100,
+            halving: None,
         }
     }
 
@@ -168,6 +176,9 @@ impl SearchConfig {
                     ));
                 }
             }
+        }
+        if let Some(halving) = &self.halving {
+            halving.validate(&self.strategy)?;
         }
         Ok(())
     }

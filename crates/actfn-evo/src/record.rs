@@ -113,6 +113,12 @@ pub struct Record {
     /// written before workers existed and in records that were not trained.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker: Option<String>,
+    /// With successive halving, the rung the evaluation reached (0 = the first), its
+    /// `epochs` being that rung's; a reused record repeats its original's. Absent in
+    /// searches without halving (and in records written before it existed): those
+    /// candidates all trained for the full budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rung: Option<usize>,
 }
 
 impl Record {
@@ -127,6 +133,13 @@ impl Record {
     /// Whether this record is an evaluation the evaluator performed (whatever its status).
     pub fn trained(&self) -> bool {
         self.duplicate_of.is_none() && self.status != RecordStatus::Rejected
+    }
+
+    /// How far the evaluation got, for ranking: candidates stopped at a lower rung rank
+    /// below every candidate that went further, whatever their metrics. A record without
+    /// a rung (no halving) trained the full budget and ranks with the last rung.
+    pub fn progress(&self) -> usize {
+        self.rung.unwrap_or(usize::MAX)
     }
 
     /// Whether the record has usable metrics.
@@ -356,6 +369,7 @@ mod tests {
             seconds: 0.5,
             duplicate_of: None,
             worker: None,
+            rung: None,
         }
     }
 
