@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use actfn_evo::{
     create_dir, open_dir, run_search, Event, EvolutionConfig, FitConfig, FitnessMetric,
-    SearchConfig, Strategy,
+    HalvingConfig, SearchConfig, Strategy,
 };
 use actfn_expr::{BinaryOp, Expr, SearchSpace, UnaryOp};
 use actfn_wrn::data::Cifar;
@@ -38,7 +38,7 @@ pub struct SearchArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = [
         "task", "strategy", "out", "seed", "target", "wrn_depth", "wrn_width", "epochs",
         "milestones", "train_size", "val_per_class", "batch", "no_zca", "zca_epsilon", "init",
-        "allow_partial",
+        "allow_partial", "halving", "halving_min_epochs",
     ])]
     pub resume: Option<PathBuf>,
     /// What evaluating a candidate means.
@@ -87,6 +87,15 @@ pub struct SearchArgs {
     /// At most this many redraws for one place.
     #[arg(long, default_value_t = 100)]
     pub max_redraws: usize,
+    /// Successive halving inside each generation (tasks cifar10/100; random and
+    /// evolution): every candidate trains the first rung's epochs, the best 1/ETA (by the
+    /// fitness; accuracy for random search) continue from their checkpoint to the next
+    /// rung, R x ETA^k epochs, up to --epochs. Off by default (the paper's algorithm).
+    #[arg(long, value_name = "ETA")]
+    pub halving: Option<u32>,
+    /// Epochs of halving's first rung [default: 1].
+    #[arg(long, value_name = "R", requires = "halving")]
+    pub halving_min_epochs: Option<u32>,
     /// Seed of all randomness of the search (and the training seed).
     #[arg(long, required_unless_present = "resume")]
     pub seed: Option<u64>,
@@ -241,10 +250,34 @@ pub fn search_config(args: &SearchArgs) -> anyhow::Result<SearchConfig> {
         top_k: args.top,
         replace_wasted: !args.paper_exact,
         max_redraws: args.max_redraws,
+        halving: args.halving.map(|eta| HalvingConfig {
+            eta,
+            min_epochs: args.halving_min_epochs.unwrap_or(1),
+        }),
         ..SearchConfig::new(strategy, seed, space)
     };
     config.validate()?;
     Ok(config)
+}
+
+/// Refuses halving settings that do not fit the task, before any data is prepared: a
+/// task without epochs, or a first rung above the budget.
+fn check_halving(search: &SearchConfig, task: &Task) -> anyhow::Result<()> {
+    let Some(halving) = &search.halving else {
+        return Ok(());
+    };
+    match task {
+        Task::Fit(_) => bail!(
+            "--halving needs a task that trains for epochs (cifar10, cifar100): task fit \
+             scores each candidate in one step"
+        ),
+        Task::Cifar(cifar) => {
+            let budget = u32::try_from(cifar.train.epochs)
+                .with_context(|| format!("--epochs {} is too large", cifar.train.epochs))?;
+            halving.rungs(budget)?;
+            Ok(())
+        }
+    }
 }
 
 fn unary_op(name: &str) -> anyhow::Result<UnaryOp> {
@@ -292,7 +325,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
                 args.training.data_dir.as_deref(),
                 args.training.threads,
             );
-            let evaluator = make_evaluator(&task, log)?;
+            let evaluator = make_evaluator(&task, dir, log)?;
             stored.check_evaluator(evaluator.as_ref())?;
             (dir.clone(), stored, journal, evaluator, task)
         }
@@ -300,13 +333,14 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
             let dir = args.out.clone().context("--out DIR is required")?;
             let task = task_config(&args)?;
             let search = search_config(&args)?;
+            check_halving(&search, &task)?;
             // Continuing a search with `--out`: the data folder and the thread count may
             // differ from the stored ones (the stored ones are kept in config.ron).
             let stored_task = match existing_task(&dir) {
                 Some(existing) => task::with_local_of(&task, &existing),
                 None => task.clone(),
             };
-            let evaluator = make_evaluator(&task, log)?;
+            let evaluator = make_evaluator(&task, &dir, log)?;
             let stored = Stored {
                 search,
                 task: stored_task,
