@@ -390,6 +390,24 @@ mod tests {
     }
 
     #[test]
+    fn the_rung_is_written_only_with_halving_and_old_lines_read_back() {
+        // A line written before rungs (and workers) existed.
+        let old = r#"{"generation":0,"index":1,"slot":1,"origin":"random","expr":"mul(sigmoid(x), erf(x))","fingerprint":"00ff","seed":1,"config_hash":"abc","val_acc":0.1,"val_loss":0.3333333333333333,"status":"ok","reason":null,"epochs":1,"seconds":0.5,"duplicate_of":null}"#;
+        let back: Record = serde_json::from_str(old).unwrap();
+        assert_eq!(back, record(1));
+        assert_eq!(back.rung, None);
+        assert_eq!(serde_json::to_string(&back).unwrap(), old);
+        let halved = Record {
+            rung: Some(2),
+            ..record(1)
+        };
+        let line = serde_json::to_string(&halved).unwrap();
+        assert!(line.ends_with(r#""duplicate_of":null,"rung":2}"#), "{line}");
+        assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), halved);
+        assert!(halved.progress() < back.progress());
+    }
+
+    #[test]
     fn drops_a_truncated_last_line_and_refuses_corruption() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("records.jsonl");
