@@ -29,6 +29,7 @@ use crate::dispatch::{local_slot_env, Dispatch, DispatchEvaluator, InlineEvaluat
 use crate::executor_args::{ExecutorArgs, ExecutorKind};
 use crate::task::{self, make_evaluator, CifarTask, Stored, Task};
 use crate::training_args::{DefaultSchedule, TrainingArgs};
+use crate::work_dir::{candidate_dir, RUN_DIR};
 
 /// Arguments of `actfn search`.
 #[derive(Debug, Args)]
@@ -364,7 +365,12 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
         &stored.search,
         &mut journal,
         evaluator.as_mut(),
-        &mut |event| progress.on(&event),
+        &mut |event| {
+            progress.on(&event);
+            if let Event::Recorded(record) = event {
+                drop_finished_checkpoint(&dir, record);
+            }
+        },
     );
     progress.finish();
     if printed.get() {
@@ -430,6 +436,21 @@ fn executor(
         dispatcher = dispatcher.dry_run(printed.clone());
     }
     Ok(Box::new(dispatcher))
+}
+
+/// With halving, a recorded candidate's training is over (it stopped at a rung or
+/// reached the last): its epoch checkpoint, which only a next rung would continue from,
+/// is removed, so a search keeps one checkpoint per candidate still training rather than
+/// one per candidate ever trained. Best effort: a checkpoint left behind (a kill between
+/// the record and the removal, a failed removal) only takes space.
+fn drop_finished_checkpoint(dir: &Path, record: &actfn_evo::Record) {
+    if record.rung.is_none() || !record.trained() {
+        return;
+    }
+    let run = candidate_dir(dir, record.generation, record.index).join(RUN_DIR);
+    if let Err(e) = actfn_wrn::checkpoint::remove(&run) {
+        eprintln!("actfn: warning: cannot remove a finished checkpoint: {e}");
+    }
 }
 
 /// The task stored in `dir/config.ron`, if there is a readable one.

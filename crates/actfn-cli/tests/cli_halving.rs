@@ -218,6 +218,16 @@ fn cifar_halving_matches_full_training_every_executor_and_a_killed_run() {
             "rung {e}"
         );
     }
+    // Every candidate's training is over: no checkpoint is kept, its metrics are.
+    for dir in [&inline, &local] {
+        for r in &trained {
+            let run = dir.join(format!("work/g0/c{}/run", r["index"]));
+            assert!(!run.join("checkpoint").exists(), "{}", run.display());
+            if r["status"] == "ok" {
+                assert!(run.join("metrics.csv").is_file(), "{}", run.display());
+            }
+        }
+    }
     eprintln!("local: {:?}", started.elapsed());
 
     // Killed with SIGKILL in the middle of the first rung, then after the first records
