@@ -777,7 +777,7 @@ impl Halver<'_> {
                     0.0,
                 );
                 let record = Record {
-                    seconds: seconds[&i],
+                    seconds: seconds.get(&i).copied().unwrap_or(0.0),
                     ..record
                 };
                 let written = self.journal.append(&record)?;
