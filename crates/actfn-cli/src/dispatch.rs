@@ -20,8 +20,8 @@ use anyhow::{bail, Context};
 
 use crate::evaluate_cmd::WORKER_VAR;
 use crate::work_dir::{
-    candidate_dir, generation_dir, publish_json, read_evaluation, read_json, TaskFile, LOG_FILE,
-    RESULT_FILE, TASKS_FILE, TASK_FILE,
+    candidate_dir, generation_dir, publish_json, read_evaluation, read_json, result_file,
+    slurm_dir, tasks_file, TaskFile, LOG_FILE, TASK_FILE,
 };
 
 /// How the worker processes are run.
@@ -76,7 +76,7 @@ impl DispatchEvaluator {
         self
     }
 
-    fn task(&self, generation: usize, index: usize) -> Task {
+    fn task(&self, generation: usize, index: usize, until: Option<u32>) -> Task {
         let folder = candidate_dir(&self.search, generation, index);
         let mut argv: Vec<OsString> = vec![
             self.program.clone().into(),
@@ -88,23 +88,28 @@ impl DispatchEvaluator {
             "--index".into(),
             index.to_string().into(),
         ];
+        if let Some(epochs) = until {
+            argv.extend(["--until-epoch".into(), epochs.to_string().into()]);
+        }
         argv.extend(self.worker_args.iter().cloned());
         Task::new(
             argv,
             &folder,
             folder.join(LOG_FILE),
-            folder.join(RESULT_FILE),
+            folder.join(result_file(until)),
         )
     }
 
-    /// The generation's task list: the stored one, or `at` (stored with the task files).
+    /// The generation's (or the rung's) task list: the stored one, or `at` (stored with
+    /// the task files).
     fn task_list(
         &self,
         generation: usize,
         at: &[RecordId],
         batch: &[Candidate],
+        until: Option<u32>,
     ) -> anyhow::Result<Vec<usize>> {
-        let list_path = generation_dir(&self.search, generation).join(TASKS_FILE);
+        let list_path = generation_dir(&self.search, generation).join(tasks_file(until));
         let stored: Option<Vec<usize>> = read_json(&list_path)?;
         let writing = self.dry_run.is_none();
         // Task files first, then the list: a list on disk means its task files are there.
@@ -146,11 +151,16 @@ impl DispatchEvaluator {
         }
     }
 
-    fn print_dry_run(&self, generation: usize, tasks: &[Task]) -> anyhow::Result<()> {
+    fn print_dry_run(
+        &self,
+        generation: usize,
+        tasks: &[Task],
+        until: Option<u32>,
+    ) -> anyhow::Result<()> {
         match &self.dispatch {
             Dispatch::Slurm(options) => {
                 let runner = SlurmArray::new(
-                    generation_dir(&self.search, generation).join("slurm"),
+                    generation_dir(&self.search, generation).join(slurm_dir(until)),
                     (**options).clone(),
                 )?;
                 for script in runner.dry_run(tasks)? {
@@ -171,10 +181,13 @@ impl DispatchEvaluator {
         Ok(())
     }
 
+    /// Runs `batch` in workers; `until`, a rung of halving: the workers stop after that
+    /// epoch, each rung with its own task list, result files and Slurm runner.
     fn dispatch(
         &mut self,
         at: &[RecordId],
         batch: &[Candidate],
+        until: Option<u32>,
         sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
     ) -> anyhow::Result<Result<(), EvoError>> {
         let Some(first) = at.first() else {
@@ -187,15 +200,18 @@ impl DispatchEvaluator {
         // Slurm needs the generation's whole list (its journal is per list); the local pool
         // runs only what is asked.
         let list = match self.dispatch {
-            Dispatch::Slurm(_) => self.task_list(generation, at, batch)?,
+            Dispatch::Slurm(_) => self.task_list(generation, at, batch, until)?,
             Dispatch::Local(_) => {
-                self.task_list(generation, at, batch)?;
+                self.task_list(generation, at, batch, until)?;
                 at.iter().map(|id| id.index).collect()
             }
         };
-        let tasks: Vec<Task> = list.iter().map(|&i| self.task(generation, i)).collect();
+        let tasks: Vec<Task> = list
+            .iter()
+            .map(|&i| self.task(generation, i, until))
+            .collect();
         if let Some(done) = &self.dry_run {
-            self.print_dry_run(generation, &tasks)?;
+            self.print_dry_run(generation, &tasks, until)?;
             done.set(true);
             bail!("dry run: nothing was run");
         }
@@ -246,7 +262,7 @@ impl DispatchEvaluator {
         match &self.dispatch {
             Dispatch::Local(pool) => pool.run_tasks(&tasks, &mut on_settled)?,
             Dispatch::Slurm(options) => {
-                SlurmArray::new(generation_dir.join("slurm"), (**options).clone())?
+                SlurmArray::new(generation_dir.join(slurm_dir(until)), (**options).clone())?
                     .run_tasks(&tasks, &mut on_settled)?
             }
         };
@@ -275,7 +291,24 @@ impl Evaluator for DispatchEvaluator {
         batch: &[Candidate],
         sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
     ) -> Result<(), EvoError> {
-        match self.dispatch(at, batch, sink) {
+        match self.dispatch(at, batch, None, sink) {
+            Ok(result) => result,
+            Err(e) => Err(EvoError::Evaluator(e.into())),
+        }
+    }
+
+    fn halving_budget(&self) -> Option<u32> {
+        self.inner.halving_budget()
+    }
+
+    fn evaluate_rung(
+        &mut self,
+        at: &[RecordId],
+        batch: &[Candidate],
+        epochs: u32,
+        sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
+    ) -> Result<(), EvoError> {
+        match self.dispatch(at, batch, Some(epochs), sink) {
             Ok(result) => result,
             Err(e) => Err(EvoError::Evaluator(e.into())),
         }
@@ -314,6 +347,23 @@ impl Evaluator for InlineEvaluator {
         sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
     ) -> Result<(), EvoError> {
         self.0.evaluate(batch, &mut |i, mut e| {
+            e.worker = Some("inline".into());
+            sink(i, e)
+        })
+    }
+
+    fn halving_budget(&self) -> Option<u32> {
+        self.0.halving_budget()
+    }
+
+    fn evaluate_rung(
+        &mut self,
+        at: &[RecordId],
+        batch: &[Candidate],
+        epochs: u32,
+        sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
+    ) -> Result<(), EvoError> {
+        self.0.evaluate_rung(at, batch, epochs, &mut |i, mut e| {
             e.worker = Some("inline".into());
             sink(i, e)
         })

@@ -11,7 +11,7 @@ use clap::Args;
 
 use crate::task::{self, evaluate_in_folder, Stored};
 use crate::work_dir::{
-    candidate_dir, publish_json, read_json, ResultFile, TaskFile, RESULT_FILE, RUN_DIR, TASK_FILE,
+    candidate_dir, publish_json, read_json, result_file, ResultFile, TaskFile, RUN_DIR, TASK_FILE,
 };
 
 /// Variable naming the worker in its records (`local 2`); a Slurm array task is named by
@@ -36,12 +36,16 @@ pub struct EvaluateArgs {
     /// The data folder [default: the search's].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Halving: stop after epoch E of the full schedule (a rung), publishing
+    /// `result-e{E}.json`; a later rung continues from the run folder's checkpoint.
+    #[arg(long, value_name = "E")]
+    pub until_epoch: Option<u32>,
 }
 
 /// Runs `actfn evaluate`.
 pub fn run(args: EvaluateArgs) -> anyhow::Result<()> {
     let folder = candidate_dir(&args.search, args.generation, args.index);
-    let result_path = folder.join(RESULT_FILE);
+    let result_path = folder.join(result_file(args.until_epoch));
     if result_path.exists() {
         eprintln!("{} is already published", result_path.display());
         return Ok(());
@@ -59,6 +63,7 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<()> {
         &stored.config_hash,
         &candidate,
         &folder.join(RUN_DIR),
+        args.until_epoch,
     )?
     .sanitized();
     evaluation.worker = Some(worker_name());

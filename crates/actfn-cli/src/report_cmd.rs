@@ -71,6 +71,7 @@ pub fn print_text(dir: &Path, s: &Summary) {
         "trainings saved by reusing duplicates and rejecting degenerate functions: {}",
         s.trainings_saved
     );
+    println!("epochs trained: {}", s.epochs_trained);
     println!();
     println!("generation  trained  best val_acc  best val_loss");
     for g in &s.generations {
@@ -83,16 +84,18 @@ pub fn print_text(dir: &Path, s: &Summary) {
         );
     }
     println!();
+    // With halving, candidates stopped at a lower rung rank below those that went further.
     println!("top {} by validation accuracy:", s.top.len());
     for (rank, t) in s.top.iter().enumerate() {
         println!(
-            "{:>3}. {:.4}  loss {:.6}  {}  (generation {}, index {})",
+            "{:>3}. {:.4}  loss {:.6}  {}  (generation {}, index {}, {} epochs)",
             rank + 1,
             t.val_acc,
             t.val_loss,
             t.expr,
             t.generation,
-            t.index
+            t.index,
+            t.epochs
         );
     }
 }

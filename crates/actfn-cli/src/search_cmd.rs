@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use actfn_evo::{
     create_dir, open_dir, run_search, Event, EvolutionConfig, FitConfig, FitnessMetric,
-    SearchConfig, Strategy,
+    HalvingConfig, SearchConfig, Strategy,
 };
 use actfn_expr::{BinaryOp, Expr, SearchSpace, UnaryOp};
 use actfn_wrn::data::Cifar;
@@ -29,6 +29,7 @@ use crate::dispatch::{local_slot_env, Dispatch, DispatchEvaluator, InlineEvaluat
 use crate::executor_args::{ExecutorArgs, ExecutorKind};
 use crate::task::{self, make_evaluator, CifarTask, Stored, Task};
 use crate::training_args::{DefaultSchedule, TrainingArgs};
+use crate::work_dir::{candidate_dir, RUN_DIR};
 
 /// Arguments of `actfn search`.
 #[derive(Debug, Args)]
@@ -39,6 +40,7 @@ pub struct SearchArgs {
         "task", "strategy", "out", "seed", "target", "wrn_depth", "wrn_width", "epochs",
         "milestones", "train_size", "val_per_class", "batch", "no_zca", "zca_epsilon", "init",
         "allow_partial", "precheck", "precheck_steps", "precheck_loss_factor", "diversity",
+        "halving", "halving_min_epochs",
     ])]
     pub resume: Option<PathBuf>,
     /// What evaluating a candidate means.
@@ -100,6 +102,15 @@ pub struct SearchArgs {
         conflicts_with = "paper_exact"
     )]
     pub diversity: Option<f64>,
+    /// Successive halving inside each generation (tasks cifar10/100; random and
+    /// evolution): every candidate trains the first rung's epochs, the best 1/ETA (by the
+    /// fitness; accuracy for random search) continue from their checkpoint to the next
+    /// rung, R x ETA^k epochs, up to --epochs. Off by default (the paper's algorithm).
+    #[arg(long, value_name = "ETA")]
+    pub halving: Option<u32>,
+    /// Epochs of halving's first rung [default: 1].
+    #[arg(long, value_name = "R", requires = "halving")]
+    pub halving_min_epochs: Option<u32>,
     /// Seed of all randomness of the search (and the training seed).
     #[arg(long, required_unless_present = "resume")]
     pub seed: Option<u64>,
@@ -255,10 +266,34 @@ pub fn search_config(args: &SearchArgs) -> anyhow::Result<SearchConfig> {
         replace_wasted: !args.paper_exact,
         max_redraws: args.max_redraws,
         diversity: args.diversity,
+        halving: args.halving.map(|eta| HalvingConfig {
+            eta,
+            min_epochs: args.halving_min_epochs.unwrap_or(1),
+        }),
         ..SearchConfig::new(strategy, seed, space)
     };
     config.validate()?;
     Ok(config)
+}
+
+/// Refuses halving settings that do not fit the task, before any data is prepared: a
+/// task without epochs, or a first rung above the budget.
+fn check_halving(search: &SearchConfig, task: &Task) -> anyhow::Result<()> {
+    let Some(halving) = &search.halving else {
+        return Ok(());
+    };
+    match task {
+        Task::Fit(_) => bail!(
+            "--halving needs a task that trains for epochs (cifar10, cifar100): task fit \
+             scores each candidate in one step"
+        ),
+        Task::Cifar(cifar) => {
+            let budget = u32::try_from(cifar.train.epochs)
+                .with_context(|| format!("--epochs {} is too large", cifar.train.epochs))?;
+            halving.rungs(budget)?;
+            Ok(())
+        }
+    }
 }
 
 fn unary_op(name: &str) -> anyhow::Result<UnaryOp> {
@@ -306,7 +341,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
                 args.training.data_dir.as_deref(),
                 args.training.threads,
             );
-            let evaluator = make_evaluator(&task, log)?;
+            let evaluator = make_evaluator(&task, dir, log)?;
             stored.check_evaluator(evaluator.as_ref())?;
             (dir.clone(), stored, journal, evaluator, task)
         }
@@ -314,13 +349,14 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
             let dir = args.out.clone().context("--out DIR is required")?;
             let task = task_config(&args)?;
             let search = search_config(&args)?;
+            check_halving(&search, &task)?;
             // Continuing a search with `--out`: the data folder and the thread count may
             // differ from the stored ones (the stored ones are kept in config.ron).
             let stored_task = match existing_task(&dir) {
                 Some(existing) => task::with_local_of(&task, &existing),
                 None => task.clone(),
             };
-            let evaluator = make_evaluator(&task, log)?;
+            let evaluator = make_evaluator(&task, &dir, log)?;
             let stored = Stored {
                 search,
                 task: stored_task,
@@ -344,7 +380,12 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
         &stored.search,
         &mut journal,
         evaluator.as_mut(),
-        &mut |event| progress.on(&event),
+        &mut |event| {
+            progress.on(&event);
+            if let Event::Recorded(record) = event {
+                drop_finished_checkpoint(&dir, record);
+            }
+        },
     );
     progress.finish();
     if printed.get() {
@@ -410,6 +451,21 @@ fn executor(
         dispatcher = dispatcher.dry_run(printed.clone());
     }
     Ok(Box::new(dispatcher))
+}
+
+/// With halving, a recorded candidate's training is over (it stopped at a rung or
+/// reached the last): its epoch checkpoint, which only a next rung would continue from,
+/// is removed, so a search keeps one checkpoint per candidate still training rather than
+/// one per candidate ever trained. Best effort: a checkpoint left behind (a kill between
+/// the record and the removal, a failed removal) only takes space.
+fn drop_finished_checkpoint(dir: &Path, record: &actfn_evo::Record) {
+    if record.rung.is_none() || !record.trained() {
+        return;
+    }
+    let run = candidate_dir(dir, record.generation, record.index).join(RUN_DIR);
+    if let Err(e) = actfn_wrn::checkpoint::remove(&run) {
+        eprintln!("actfn: warning: cannot remove a finished checkpoint: {e}");
+    }
 }
 
 /// The task stored in `dir/config.ron`, if there is a readable one.

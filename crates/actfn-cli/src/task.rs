@@ -6,12 +6,14 @@
 
 use std::path::{Path, PathBuf};
 
-use actfn_evo::{Candidate, Evaluation, Evaluator, FitEvaluator, StoredConfig};
+use actfn_evo::{Candidate, Evaluation, Evaluator, FitEvaluator, RecordId, StoredConfig};
 use actfn_wrn::data::{self, DataConfig};
 use actfn_wrn::evaluator::WrnEvaluator;
 use actfn_wrn::train::TrainConfig;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
+
+use crate::work_dir::{candidate_dir, RUN_DIR};
 
 /// A task, as stored in `config.ron`.
 pub type Task = actfn_evo::TaskConfig<CifarTask>;
@@ -60,26 +62,40 @@ pub fn with_local_of(task: &Task, other: &Task) -> Task {
 }
 
 /// Builds the evaluator of a task: the one place that knows every task. `log` receives a
-/// line about each finished candidate of a training task.
+/// line about each finished candidate of a training task. A training task of a halving
+/// search trains each candidate in its worker folder's `run/` under `search`, where one
+/// rung continues the previous one (inline as in a worker).
 pub fn make_evaluator(
     task: &Task,
+    search: &Path,
     log: impl FnMut(&str) + 'static,
 ) -> anyhow::Result<Box<dyn Evaluator>> {
     match task {
         Task::Fit(config) => Ok(Box::new(FitEvaluator::new(config.clone())?)),
-        Task::Cifar(task) => Ok(Box::new(wrn_evaluator(task)?.with_log(log))),
+        Task::Cifar(task) => {
+            let search = search.to_path_buf();
+            Ok(Box::new(
+                wrn_evaluator(task)?
+                    .with_log(log)
+                    .with_run_folders(move |id: RecordId| {
+                        candidate_dir(&search, id.generation, id.index).join(RUN_DIR)
+                    }),
+            ))
+        }
     }
 }
 
 /// Evaluates one candidate as a worker process does: with the evaluator `search` builds
 /// (refused unless its configuration hash is `expected_hash`), and, for a training task,
 /// the run's files and epoch checkpoints in `run_dir`, so that a worker started again on
-/// the same folder resumes from its last epoch.
+/// the same folder resumes from its last epoch. `until`: a rung of halving (stop after
+/// that epoch of the full schedule), which a task without epochs refuses.
 pub fn evaluate_in_folder(
     task: &Task,
     expected_hash: &str,
     candidate: &Candidate,
     run_dir: &Path,
+    until: Option<u32>,
 ) -> anyhow::Result<Evaluation> {
     let check = |hash: String| {
         if hash != expected_hash {
@@ -91,6 +107,9 @@ pub fn evaluate_in_folder(
         Ok(())
     };
     match task {
+        Task::Fit(_) if until.is_some() => {
+            bail!("task fit has no epochs: it cannot stop at a rung of halving")
+        }
         Task::Fit(config) => {
             let mut evaluator = FitEvaluator::new(config.clone())?;
             check(evaluator.config_hash())?;
@@ -106,7 +125,7 @@ pub fn evaluate_in_folder(
             check(evaluator.config_hash())?;
             std::fs::create_dir_all(run_dir)
                 .with_context(|| format!("cannot create {}", run_dir.display()))?;
-            Ok(evaluator.evaluate_in(candidate, run_dir)?)
+            Ok(evaluator.evaluate_in(candidate, run_dir, until)?)
         }
     }
 }

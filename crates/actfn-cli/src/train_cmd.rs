@@ -107,6 +107,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         resume: args.out.is_some(),
         progress: !args.json,
         device: None,
+        stop_after: None,
     };
     let outcome = train::train(&expr, &data, &config, &options)
         .with_context(|| format!("cannot train with {expr}"))?;

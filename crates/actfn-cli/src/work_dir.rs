@@ -7,7 +7,15 @@
 //! work/g{G}/c{I}/log.txt        the worker's output, one header line per attempt
 //! work/g{G}/c{I}/run/           the training run's files and epoch checkpoint
 //! work/g{G}/slurm/              the Slurm runner's journal, batch scripts and logs
+//! work/g{G}/rungs.json          halving: the search's results of the rungs below the last
+//! work/g{G}/tasks-e{E}.json     halving: the task list of the rung of E epochs
+//! work/g{G}/c{I}/result-e{E}.json  halving: its evaluation after epoch E (a rung)
+//! work/g{G}/slurm-e{E}/         halving: the Slurm runner of the rung of E epochs
 //! ```
+//!
+//! With halving, each rung is one batch of tasks with its own list, result files and
+//! Slurm runner; a candidate's rungs share its `run/` folder, so each continues from the
+//! epoch checkpoint the previous one left.
 //!
 //! The controller writes `tasks.json` and the task files, workers write only their own
 //! result (and run folder), and the controller alone turns results into records.
@@ -36,6 +44,22 @@ pub const LOG_FILE: &str = "log.txt";
 pub const RUN_DIR: &str = "run";
 /// File name of the task list inside a generation's folder.
 pub const TASKS_FILE: &str = "tasks.json";
+
+/// The result file of a candidate's task: `result.json`, or for a rung of halving,
+/// `result-e{E}.json`.
+pub fn result_file(until: Option<u32>) -> String {
+    until.map_or_else(|| RESULT_FILE.to_string(), |e| format!("result-e{e}.json"))
+}
+
+/// The generation's task list file: `tasks.json`, or for a rung, `tasks-e{E}.json`.
+pub fn tasks_file(until: Option<u32>) -> String {
+    until.map_or_else(|| TASKS_FILE.to_string(), |e| format!("tasks-e{e}.json"))
+}
+
+/// The generation's Slurm runner folder name: `slurm`, or for a rung, `slurm-e{E}`.
+pub fn slurm_dir(until: Option<u32>) -> String {
+    until.map_or_else(|| "slurm".to_string(), |e| format!("slurm-e{e}"))
+}
 
 /// What a worker trains: the candidate as the controller planned it, so that a worker
 /// never re-derives candidates from the records.

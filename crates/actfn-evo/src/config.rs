@@ -5,6 +5,7 @@ use actfn_expr::SearchSpace;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::halving::HalvingConfig;
 use crate::EvoError;
 
 /// Which validation metric the evolution's fitness is the softmax of.
@@ -105,6 +106,12 @@ pub struct SearchConfig {
     /// their text. Needs `replace_wasted`; not for the exhaustive strategy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diversity: Option<f64>,
+    /// Successive halving inside each generation (see [`HalvingConfig`]); `None` trains
+    /// every candidate for the full budget, as the paper does. Absent from `config.ron`
+    /// when off, so a search without it keeps the text (and the comparison on resume) of
+    /// the searches written before the option existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub halving: Option<HalvingConfig>,
 }
 
 impl SearchConfig {
@@ -118,6 +125,7 @@ impl SearchConfig {
             replace_wasted: true,
             max_redraws: 100,
             diversity: None,
+            halving: None,
         }
     }
 
@@ -190,6 +198,9 @@ impl SearchConfig {
                     ));
                 }
             }
+        }
+        if let Some(halving) = &self.halving {
+            halving.validate(&self.strategy)?;
         }
         Ok(())
     }

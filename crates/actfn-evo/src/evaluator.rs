@@ -140,6 +140,34 @@ pub trait Evaluator {
         let _ = at;
         self.evaluate(batch, sink)
     }
+
+    /// The epochs of a full evaluation, when this evaluator can stop a training after
+    /// any epoch of its full schedule and later continue it from there (what successive
+    /// halving needs, see [`evaluate_rung`](Self::evaluate_rung)); `None`, the default,
+    /// when it cannot (a task without epochs).
+    fn halving_budget(&self) -> Option<u32> {
+        None
+    }
+
+    /// [`evaluate_at`](Self::evaluate_at), but every candidate trains only up to epoch
+    /// `epochs` of its full schedule (the learning-rate milestones stay the full run's),
+    /// continuing from where an earlier call on the same record stopped; the reported
+    /// evaluation is the one after epoch `epochs`. With `epochs` equal to
+    /// [`halving_budget`](Self::halving_budget), the outcome is the full evaluation's,
+    /// bit for bit. The default refuses: only evaluators with a budget implement it.
+    fn evaluate_rung(
+        &mut self,
+        at: &[RecordId],
+        batch: &[Candidate],
+        epochs: u32,
+        sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
+    ) -> Result<(), EvoError> {
+        let _ = (at, batch, sink);
+        Err(EvoError::InvalidConfig(format!(
+            "this task cannot stop a training at epoch {epochs} and continue it later, so \
+             it cannot be searched with halving"
+        )))
+    }
 }
 
 impl<E: Evaluator + ?Sized> Evaluator for Box<E> {
@@ -162,6 +190,20 @@ impl<E: Evaluator + ?Sized> Evaluator for Box<E> {
         sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
     ) -> Result<(), EvoError> {
         (**self).evaluate_at(at, batch, sink)
+    }
+
+    fn halving_budget(&self) -> Option<u32> {
+        (**self).halving_budget()
+    }
+
+    fn evaluate_rung(
+        &mut self,
+        at: &[RecordId],
+        batch: &[Candidate],
+        epochs: u32,
+        sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
+    ) -> Result<(), EvoError> {
+        (**self).evaluate_rung(at, batch, epochs, sink)
     }
 }
 

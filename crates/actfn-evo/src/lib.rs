@@ -21,8 +21,10 @@ mod diversity;
 pub mod error;
 pub mod evaluator;
 pub mod fit;
+pub mod halving;
 pub mod operators;
 pub mod record;
+pub mod rung_state;
 pub mod search;
 pub mod summary;
 pub mod task;
@@ -35,6 +37,7 @@ pub use config::{
 pub use error::EvoError;
 pub use evaluator::{guarded, Candidate, Evaluation, Evaluator, Status};
 pub use fit::{FitConfig, FitEvaluator, MAX_GRID_POINTS};
+pub use halving::HalvingConfig;
 pub use operators::{crossover, mutate, select, softmax_fitness};
 pub use record::{write_csv, Journal, Origin, Record, RecordId, RecordStatus};
 pub use search::{

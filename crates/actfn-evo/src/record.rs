@@ -115,6 +115,12 @@ pub struct Record {
     /// written before workers existed and in records that were not trained.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker: Option<String>,
+    /// With successive halving, the rung the evaluation reached (0 = the first), its
+    /// `epochs` being that rung's; a reused record repeats its original's. Absent in
+    /// searches without halving (and in records written before it existed): those
+    /// candidates all trained for the full budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rung: Option<usize>,
 }
 
 impl Record {
@@ -129,6 +135,13 @@ impl Record {
     /// Whether this record is an evaluation the evaluator performed (whatever its status).
     pub fn trained(&self) -> bool {
         self.duplicate_of.is_none() && self.status != RecordStatus::Rejected
+    }
+
+    /// How far the evaluation got, for ranking: candidates stopped at a lower rung rank
+    /// below every candidate that went further, whatever their metrics. A record without
+    /// a rung (no halving) trained the full budget and ranks with the last rung.
+    pub fn progress(&self) -> usize {
+        self.rung.unwrap_or(usize::MAX)
     }
 
     /// Whether the record has usable metrics.
@@ -358,6 +371,7 @@ mod tests {
             seconds: 0.5,
             duplicate_of: None,
             worker: None,
+            rung: None,
         }
     }
 
@@ -375,6 +389,24 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("{\"generation\":0,\"index\":0,\"slot\":0,\"origin\":\"random\""));
         assert!(text.contains("\"status\":\"ok\""));
+    }
+
+    #[test]
+    fn the_rung_is_written_only_with_halving_and_old_lines_read_back() {
+        // A line written before rungs (and workers) existed.
+        let old = r#"{"generation":0,"index":1,"slot":1,"origin":"random","expr":"mul(sigmoid(x), erf(x))","fingerprint":"00ff","seed":1,"config_hash":"abc","val_acc":0.1,"val_loss":0.3333333333333333,"status":"ok","reason":null,"epochs":1,"seconds":0.5,"duplicate_of":null}"#;
+        let back: Record = serde_json::from_str(old).unwrap();
+        assert_eq!(back, record(1));
+        assert_eq!(back.rung, None);
+        assert_eq!(serde_json::to_string(&back).unwrap(), old);
+        let halved = Record {
+            rung: Some(2),
+            ..record(1)
+        };
+        let line = serde_json::to_string(&halved).unwrap();
+        assert!(line.ends_with(r#""duplicate_of":null,"rung":2}"#), "{line}");
+        assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), halved);
+        assert!(halved.progress() < back.progress());
     }
 
     #[test]

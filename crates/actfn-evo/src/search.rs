@@ -23,8 +23,10 @@ use serde::Serialize;
 use crate::config::{differences, FitnessMetric, SearchConfig, StoredConfig, Strategy};
 use crate::diversity::Placed;
 use crate::evaluator::{panic_message, Candidate, Evaluation, Evaluator, Status};
+use crate::halving::{promoted, ranking_metric, HalvingConfig};
 use crate::operators::{crossover, mutate, select, softmax_fitness};
 use crate::record::{Journal, Origin, Record, RecordId, RecordStatus};
+use crate::rung_state::{rungs_path, RungState};
 use crate::summary::{summarize, Summary, TopEntry};
 use crate::EvoError;
 
@@ -190,6 +192,21 @@ pub fn run_search(
 ) -> Result<SearchOutcome, EvoError> {
     config.validate()?;
     let hash = evaluator.config_hash();
+    // The rungs, when halving: they need the evaluator's full budget.
+    let halving = match &config.halving {
+        None => None,
+        Some(h) => {
+            let Some(budget) = evaluator.halving_budget() else {
+                return Err(EvoError::InvalidConfig(
+                    "halving needs a task that trains for epochs (cifar10, cifar100); this \
+                     task's evaluations have no epochs to stop after"
+                        .into(),
+                ));
+            };
+            Some((*h, h.rungs(budget)?))
+        }
+    };
+    let search_dir = journal.path().and_then(Path::parent).map(Path::to_path_buf);
     let path = journal
         .path()
         .map_or_else(|| PathBuf::from(RECORDS_FILE), Path::to_path_buf);
@@ -281,18 +298,42 @@ pub fn run_search(
             planned: plan.len(),
             to_train: pending.len(),
         });
-        let mut recorder = Recorder {
-            generation: g,
-            plan: &plan,
-            pending: &pending,
-            done: vec![false; pending.len()],
-            seed: config.eval_seed(),
-            hash: &hash,
-            journal,
-            records: &mut state.records,
-            observer,
-        };
-        recorder.evaluate(evaluator)?;
+        match &halving {
+            Some((h, rungs)) if !pending.is_empty() => {
+                let mut halver = Halver {
+                    generation: g,
+                    plan: &plan,
+                    seed: config.eval_seed(),
+                    hash: &hash,
+                    journal: &mut *journal,
+                    records: &mut state.records,
+                    observer: &mut *observer,
+                    halving: *h,
+                    metric: ranking_metric(&config.strategy),
+                    rungs,
+                    state_path: search_dir.as_deref().map(|d| rungs_path(d, g)),
+                };
+                halver.run(evaluator)?;
+            }
+            _ => {
+                let mut recorder = Recorder {
+                    generation: g,
+                    plan: &plan,
+                    pending: &pending,
+                    done: vec![false; pending.len()],
+                    seed: config.eval_seed(),
+                    hash: &hash,
+                    journal: &mut *journal,
+                    records: &mut state.records,
+                    observer: &mut *observer,
+                    epochs: None,
+                    rung: None,
+                    rung_state: None,
+                    earlier_seconds: Vec::new(),
+                };
+                recorder.evaluate(evaluator)?;
+            }
+        }
         // Records of the candidates not trained, now that every original is recorded.
         for (i, e) in plan.iter().enumerate() {
             let id = RecordId {
@@ -312,6 +353,7 @@ pub fn run_search(
                         status: original.status,
                         reason: original.reason.clone(),
                         duplicate_of: Some(*of),
+                        rung: original.rung,
                         ..base_record(g, i, e, config.eval_seed(), &hash)
                     }
                 }
@@ -557,9 +599,12 @@ fn plan_generation<'s>(
             let mut order: Vec<usize> = (0..records.len())
                 .filter(|&i| scores[i].is_some())
                 .collect();
+            // Halving: a candidate stopped at a lower rung ranks below every one that went
+            // further (without halving every record has the same progress).
             order.sort_by(|&a, &b| {
                 let (sa, sb) = (scores[a].unwrap_or(f64::NAN), scores[b].unwrap_or(f64::NAN));
-                sb.total_cmp(&sa).then(a.cmp(&b))
+                let (pa, pb) = (records[a].progress(), records[b].progress());
+                pb.cmp(&pa).then(sb.total_cmp(&sa)).then(a.cmp(&b))
             });
             let mut seen = Vec::new();
             let mut slot = 0;
@@ -583,7 +628,7 @@ fn plan_generation<'s>(
             }
             // Children: two parents by fitness-proportional selection with replacement,
             // crossover, then mutation.
-            let weights = softmax_fitness(&scores);
+            let weights = softmax_fitness(&capped_by_progress(&records, &scores));
             while slot < e.population {
                 p.fill(slot, Origin::Child, &mut |rng| {
                     let a = select(&weights, rng);
@@ -621,6 +666,193 @@ fn base_record(g: usize, i: usize, entry: &Entry, seed: u64, hash: &str) -> Reco
         seconds: 0.0,
         duplicate_of: None,
         worker: None,
+        rung: None,
+    }
+}
+
+/// The selection scores with each one capped at the lowest score of the candidates that
+/// went further (halving): a candidate stopped early never weighs more in
+/// fitness-proportional selection than one trained longer. Without halving every record
+/// has the same progress and the scores come back unchanged.
+fn capped_by_progress(records: &[&Record], scores: &[Option<f64>]) -> Vec<Option<f64>> {
+    use std::collections::BTreeMap;
+    // The lowest score at each progress, then the lowest over everything further.
+    let mut lowest: BTreeMap<usize, f64> = BTreeMap::new();
+    for (r, s) in records.iter().zip(scores) {
+        if let Some(s) = s {
+            let e = lowest.entry(r.progress()).or_insert(*s);
+            *e = e.min(*s);
+        }
+    }
+    let mut cap_above: BTreeMap<usize, f64> = BTreeMap::new();
+    let mut cap = f64::INFINITY;
+    for (&progress, &low) in lowest.iter().rev() {
+        cap_above.insert(progress, cap);
+        cap = cap.min(low);
+    }
+    records
+        .iter()
+        .zip(scores)
+        .map(|(r, s)| {
+            s.map(|s| match cap_above.get(&r.progress()) {
+                Some(&cap) if cap < s => cap,
+                _ => s,
+            })
+        })
+        .collect()
+}
+
+/// The record of an evaluation the evaluator performed.
+#[allow(clippy::too_many_arguments)]
+fn evaluated_record(
+    g: usize,
+    index: usize,
+    entry: &Entry,
+    seed: u64,
+    hash: &str,
+    ev: Evaluation,
+    rung: Option<usize>,
+    earlier_seconds: f64,
+) -> Record {
+    let (status, reason) = match ev.status {
+        Status::Ok => (RecordStatus::Ok, None),
+        Status::Diverged { reason } => (RecordStatus::Diverged, Some(reason)),
+        Status::Failed { reason } => (RecordStatus::Failed, Some(reason)),
+    };
+    let finite = |v: f64| v.is_finite().then_some(v);
+    Record {
+        val_acc: finite(ev.val_acc),
+        val_loss: finite(ev.val_loss),
+        status,
+        reason,
+        epochs: ev.epochs,
+        seconds: finite(ev.seconds).unwrap_or(0.0) + earlier_seconds,
+        worker: ev.worker,
+        rung,
+        ..base_record(g, index, entry, seed, hash)
+    }
+}
+
+/// Runs one generation's trainings with successive halving: each rung below the last is
+/// evaluated into the rung state (what is already there is not evaluated again), its
+/// candidates that do not go on are recorded, in plan order, and the last rung's are
+/// recorded as they are reported, as without halving.
+struct Halver<'a> {
+    generation: usize,
+    plan: &'a [Entry],
+    seed: u64,
+    hash: &'a str,
+    journal: &'a mut Journal,
+    records: &'a mut HashMap<RecordId, Record>,
+    observer: &'a mut dyn FnMut(Event<'_>),
+    halving: HalvingConfig,
+    metric: FitnessMetric,
+    rungs: &'a [u32],
+    state_path: Option<PathBuf>,
+}
+
+impl Halver<'_> {
+    fn run(&mut self, evaluator: &mut dyn Evaluator) -> Result<(), EvoError> {
+        let g = self.generation;
+        let (below, last) = self.rungs.split_at(self.rungs.len() - 1);
+        let mut state = RungState::open(self.state_path.clone(), below)?;
+        let mut current: Vec<usize> = (0..self.plan.len())
+            .filter(|&i| matches!(self.plan[i].kind, Kind::Train))
+            .collect();
+        let mut seconds: HashMap<usize, f64> = HashMap::new();
+        let recorded = |records: &HashMap<RecordId, Record>, index: usize| {
+            records.contains_key(&RecordId {
+                generation: g,
+                index,
+            })
+        };
+        for (k, &epochs) in below.iter().enumerate() {
+            let mut missing = Vec::new();
+            for &i in &current {
+                if state.get(k, i, &self.plan[i].text)?.is_none() {
+                    missing.push(i);
+                }
+            }
+            if !missing.is_empty() {
+                let mut recorder = self.recorder(&missing, epochs, k, Some(&mut state), &seconds);
+                recorder.evaluate(evaluator)?;
+            }
+            let mut results = Vec::with_capacity(current.len());
+            for &i in &current {
+                let e = state.get(k, i, &self.plan[i].text)?.ok_or_else(|| {
+                    EvoError::Protocol(format!("no result for index {i} at rung {k}"))
+                })?;
+                *seconds.entry(i).or_default() += if e.seconds.is_finite() {
+                    e.seconds
+                } else {
+                    0.0
+                };
+                results.push((i, e));
+            }
+            let refs: Vec<(usize, &Evaluation)> = results.iter().map(|(i, e)| (*i, e)).collect();
+            let next = promoted(&refs, self.halving.eta, self.metric);
+            for (i, e) in results {
+                if next.contains(&i) || recorded(self.records, i) {
+                    continue;
+                }
+                let record = evaluated_record(
+                    g,
+                    i,
+                    &self.plan[i],
+                    self.seed,
+                    self.hash,
+                    e.sanitized(),
+                    Some(k),
+                    0.0,
+                );
+                let record = Record {
+                    seconds: seconds.get(&i).copied().unwrap_or(0.0),
+                    ..record
+                };
+                let written = self.journal.append(&record)?;
+                (self.observer)(Event::Recorded(written));
+                self.records.insert(written.id(), written.clone());
+            }
+            current = next;
+        }
+        let pending: Vec<usize> = current
+            .into_iter()
+            .filter(|&i| !recorded(self.records, i))
+            .collect();
+        if !pending.is_empty() {
+            let mut recorder =
+                self.recorder(&pending, last[0], self.rungs.len() - 1, None, &seconds);
+            recorder.evaluate(evaluator)?;
+        }
+        Ok(())
+    }
+
+    fn recorder<'r>(
+        &'r mut self,
+        pending: &'r [usize],
+        epochs: u32,
+        rung: usize,
+        rung_state: Option<&'r mut RungState>,
+        seconds: &HashMap<usize, f64>,
+    ) -> Recorder<'r> {
+        Recorder {
+            generation: self.generation,
+            plan: self.plan,
+            pending,
+            done: vec![false; pending.len()],
+            seed: self.seed,
+            hash: self.hash,
+            journal: &mut *self.journal,
+            records: &mut *self.records,
+            observer: &mut *self.observer,
+            epochs: Some(epochs),
+            rung: Some(rung),
+            rung_state,
+            earlier_seconds: pending
+                .iter()
+                .map(|i| seconds.get(i).copied().unwrap_or(0.0))
+                .collect(),
+        }
     }
 }
 
@@ -636,6 +868,28 @@ struct Recorder<'a> {
     journal: &'a mut Journal,
     records: &'a mut HashMap<RecordId, Record>,
     observer: &'a mut dyn FnMut(Event<'_>),
+    /// Halving: the rung's epochs (the evaluator is asked to stop there).
+    epochs: Option<u32>,
+    /// Halving: the rung's index, for the records.
+    rung: Option<usize>,
+    /// Halving, below the last rung: results go here instead of the records.
+    rung_state: Option<&'a mut RungState>,
+    /// Halving: seconds the candidates of `pending` spent at earlier rungs.
+    earlier_seconds: Vec<f64>,
+}
+
+/// Hands `batch` to the evaluator, stopping at `epochs` when halving.
+fn call(
+    evaluator: &mut dyn Evaluator,
+    epochs: Option<u32>,
+    at: &[RecordId],
+    batch: &[Candidate],
+    sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
+) -> Result<(), EvoError> {
+    match epochs {
+        None => evaluator.evaluate_at(at, batch, sink),
+        Some(epochs) => evaluator.evaluate_rung(at, batch, epochs, sink),
+    }
 }
 
 impl Recorder<'_> {
@@ -652,22 +906,21 @@ impl Recorder<'_> {
         let index = self.pending[i];
         let entry = &self.plan[index];
         let ev = evaluation.sanitized();
-        let (status, reason) = match ev.status {
-            Status::Ok => (RecordStatus::Ok, None),
-            Status::Diverged { reason } => (RecordStatus::Diverged, Some(reason)),
-            Status::Failed { reason } => (RecordStatus::Failed, Some(reason)),
-        };
-        let finite = |v: f64| v.is_finite().then_some(v);
-        let record = Record {
-            val_acc: finite(ev.val_acc),
-            val_loss: finite(ev.val_loss),
-            status,
-            reason,
-            epochs: ev.epochs,
-            seconds: finite(ev.seconds).unwrap_or(0.0),
-            worker: ev.worker,
-            ..base_record(self.generation, index, entry, self.seed, self.hash)
-        };
+        if let (Some(state), Some(rung)) = (&mut self.rung_state, self.rung) {
+            state.put(rung, index, &entry.text, &ev)?;
+            self.done[i] = true;
+            return Ok(());
+        }
+        let record = evaluated_record(
+            self.generation,
+            index,
+            entry,
+            self.seed,
+            self.hash,
+            ev,
+            self.rung,
+            self.earlier_seconds.get(i).copied().unwrap_or(0.0),
+        );
         let written = self.journal.append(&record)?;
         (self.observer)(Event::Recorded(written));
         self.records.insert(written.id(), written.clone());
@@ -695,7 +948,12 @@ impl Recorder<'_> {
                 index,
             })
             .collect();
-        let result = caught(|| evaluator.evaluate_at(&at, &batch, &mut |i, ev| self.record(i, ev)));
+        let epochs = self.epochs;
+        let result = caught(|| {
+            call(evaluator, epochs, &at, &batch, &mut |i, ev| {
+                self.record(i, ev)
+            })
+        });
         match result {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e),
@@ -708,7 +966,7 @@ impl Recorder<'_> {
                     }
                     let one = [candidate.clone()];
                     let result = caught(|| {
-                        evaluator.evaluate_at(&at[i..=i], &one, &mut |j, ev| {
+                        call(evaluator, epochs, &at[i..=i], &one, &mut |j, ev| {
                             if j != 0 {
                                 return Err(EvoError::Protocol(format!(
                                     "reported candidate {j} of a batch of 1"

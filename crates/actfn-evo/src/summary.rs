@@ -20,6 +20,10 @@ pub struct TopEntry {
     pub generation: usize,
     /// Its index in that generation.
     pub index: usize,
+    /// Epochs it trained (with halving, the rung it reached); 0 in summaries written
+    /// before this field existed.
+    #[serde(default)]
+    pub epochs: u32,
 }
 
 /// Metrics of one generation.
@@ -69,6 +73,10 @@ pub struct Summary {
     pub trainings_saved: usize,
     /// Seconds spent in evaluations.
     pub seconds: f64,
+    /// Epochs trained over all evaluations (what halving saves); 0 in summaries written
+    /// before this field existed.
+    #[serde(default)]
+    pub epochs_trained: u64,
     /// The best functions by validation accuracy (ties: lower loss, then earlier).
     pub top: Vec<TopEntry>,
     /// Per-generation metrics.
@@ -76,6 +84,11 @@ pub struct Summary {
 }
 
 /// Summarizes `records`, keeping the `top_k` best functions.
+///
+/// With halving, "best" prefers candidates that went further: the top k is ordered by
+/// the rung reached first, and a generation's (and the search's) best metrics are those
+/// of the candidates that reached the highest rung. Without halving every record ranks
+/// alike and this changes nothing.
 pub fn summarize(records: &[Record], top_k: usize) -> Summary {
     let trained: Vec<&Record> = records.iter().filter(|r| r.trained()).collect();
     let count = |f: &dyn Fn(&Record) -> bool| records.iter().filter(|r| f(r)).count();
@@ -89,7 +102,9 @@ pub fn summarize(records: &[Record], top_k: usize) -> Summary {
             a.val_loss.unwrap_or(f64::NAN),
             b.val_loss.unwrap_or(f64::NAN),
         );
-        ab.total_cmp(&aa)
+        b.progress()
+            .cmp(&a.progress())
+            .then(ab.total_cmp(&aa))
             .then(la.total_cmp(&lb))
             .then(a.id().cmp(&b.id()))
     });
@@ -104,8 +119,15 @@ pub fn summarize(records: &[Record], top_k: usize) -> Summary {
             val_loss: r.val_loss.unwrap_or(f64::NAN),
             generation: r.generation,
             index: r.index,
+            epochs: r.epochs,
         })
         .collect();
+    // The furthest any usable evaluation got: the best-so-far metrics are of those.
+    let furthest = trained
+        .iter()
+        .filter(|r| r.is_ok())
+        .map(|r| r.progress())
+        .max();
 
     let mut by_generation: BTreeMap<usize, Vec<&Record>> = BTreeMap::new();
     for r in records {
@@ -123,13 +145,17 @@ pub fn summarize(records: &[Record], top_k: usize) -> Summary {
     let generations = by_generation
         .into_iter()
         .map(|(generation, rs)| {
-            let members: Vec<&&Record> = rs
-                .iter()
-                .filter(|r| r.slot.is_some() && r.is_ok())
+            let usable = || rs.iter().filter(|r| r.slot.is_some() && r.is_ok());
+            let top_progress = usable().map(|r| r.progress()).max();
+            let members: Vec<&&Record> = usable()
+                .filter(|r| Some(r.progress()) == top_progress)
                 .collect();
             let new: Vec<&&Record> = rs.iter().filter(|r| r.trained()).collect();
             so_far += new.len();
-            for r in new.iter().filter(|r| r.is_ok()) {
+            for r in new
+                .iter()
+                .filter(|r| r.is_ok() && Some(r.progress()) == furthest)
+            {
                 so_far_acc = max(so_far_acc, r.val_acc);
                 so_far_loss = min(so_far_loss, r.val_loss);
             }
@@ -174,6 +200,7 @@ pub fn summarize(records: &[Record], top_k: usize) -> Summary {
         elites: count(&|r| r.origin == Origin::Elite),
         trainings_saved: duplicates + rejected,
         seconds: trained.iter().map(|r| r.seconds).sum(),
+        epochs_trained: trained.iter().map(|r| u64::from(r.epochs)).sum(),
         top,
         generations,
     }

@@ -74,6 +74,21 @@ pub fn find(out_dir: &Path) -> Option<PathBuf> {
         .find(|dir| dir.join(STATE).is_file() && dir.join(MODEL).is_file())
 }
 
+/// Removes every checkpoint folder of `out_dir` (the current one, and any left by a
+/// killed writer): for a run that will not be continued, whose weights are no longer
+/// needed. A folder that does not exist is not an error.
+pub fn remove(out_dir: &Path) -> Result<()> {
+    for name in [CURRENT, TMP, OLD] {
+        let dir = out_dir.join(name);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(WrnError::io(&dir)(e)),
+        }
+    }
+    Ok(())
+}
+
 /// Reads the state of the checkpoint in `dir`.
 pub fn read_state<S: DeserializeOwned>(dir: &Path) -> Result<S> {
     let path = dir.join(STATE);

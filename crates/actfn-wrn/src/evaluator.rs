@@ -9,10 +9,12 @@
 //! itself is [`crate::data::prepare_search_data`].
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use actfn_evo::{guarded, stable_hash, Candidate, Evaluation, Evaluator, EvoError, Status};
+use actfn_evo::{
+    guarded, stable_hash, Candidate, Evaluation, Evaluator, EvoError, RecordId, Status,
+};
 use serde::Serialize;
 use tch::Device;
 
@@ -39,7 +41,12 @@ pub struct WrnEvaluator {
     prepare_seconds: f64,
     device: Option<Device>,
     log: Option<LogFn>,
+    /// Halving: the run folder of each record, where its rungs continue one another.
+    run_folder: Option<RunFolderFn>,
 }
+
+/// The run folder of a record (see [`WrnEvaluator::with_run_folders`]).
+pub type RunFolderFn = Box<dyn Fn(RecordId) -> PathBuf>;
 
 impl fmt::Debug for WrnEvaluator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -102,6 +109,7 @@ impl WrnEvaluator {
             prepare_seconds: start.elapsed().as_secs_f64(),
             device: None,
             log: None,
+            run_folder: None,
         })
     }
 
@@ -124,6 +132,7 @@ impl WrnEvaluator {
             prepare_seconds: 0.0,
             device: None,
             log: None,
+            run_folder: None,
         })
     }
 
@@ -176,10 +185,16 @@ impl WrnEvaluator {
     /// checkpoint at every epoch end: a worker killed or requeued mid-training and started
     /// again on the same folder resumes from its last epoch, with the same result as an
     /// uninterrupted run.
+    ///
+    /// With `until`, the training stops after that epoch of the full schedule (a rung of
+    /// successive halving) and a later call with a larger `until`, or none, continues it
+    /// from its checkpoint: the evaluation after the last epoch is the same, bit for bit,
+    /// as one uninterrupted training's.
     pub fn evaluate_in(
         &self,
         candidate: &Candidate,
         run_dir: &Path,
+        until: Option<u32>,
     ) -> Result<Evaluation, EvoError> {
         self.train_candidate(
             candidate,
@@ -188,6 +203,7 @@ impl WrnEvaluator {
                 checkpoint: true,
                 resume: true,
                 device: self.device,
+                stop_after: until.map(|e| e as usize),
                 ..RunOptions::default()
             },
         )
@@ -209,6 +225,14 @@ impl WrnEvaluator {
         }
         let device = self.device.unwrap_or_else(Device::cuda_if_available);
         train::precheck(&candidate.expr, &self.data, &config, check, device)
+    }
+
+    /// Trains the candidates of a halving search in run folders named by their record
+    /// (`folder(id)`), so that a rung continues where the previous one stopped; without
+    /// it, [`Evaluator::evaluate_rung`] is refused.
+    pub fn with_run_folders(mut self, folder: impl Fn(RecordId) -> PathBuf + 'static) -> Self {
+        self.run_folder = Some(Box::new(folder));
+        self
     }
 
     fn train_candidate(
@@ -274,6 +298,41 @@ impl Evaluator for WrnEvaluator {
     ) -> Result<(), EvoError> {
         for (i, candidate) in batch.iter().enumerate() {
             let evaluation = self.evaluate_one(candidate)?;
+            if let Some(log) = &mut self.log {
+                log(&summary_line(i, batch.len(), candidate, &evaluation));
+            }
+            sink(i, evaluation)?;
+        }
+        Ok(())
+    }
+
+    fn halving_budget(&self) -> Option<u32> {
+        u32::try_from(self.train.epochs).ok()
+    }
+
+    fn evaluate_rung(
+        &mut self,
+        at: &[RecordId],
+        batch: &[Candidate],
+        epochs: u32,
+        sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
+    ) -> Result<(), EvoError> {
+        let Some(folder) = &self.run_folder else {
+            return Err(EvoError::Protocol(
+                "a halving search needs run folders to continue its rungs in".into(),
+            ));
+        };
+        if at.len() != batch.len() {
+            return Err(EvoError::Protocol(
+                "one record id per candidate is needed".into(),
+            ));
+        }
+        for (i, (id, candidate)) in at.iter().zip(batch).enumerate() {
+            let run_dir = folder(*id);
+            std::fs::create_dir_all(&run_dir).map_err(|e| {
+                EvoError::Evaluator(format!("cannot create {}: {e}", run_dir.display()).into())
+            })?;
+            let evaluation = self.evaluate_in(candidate, &run_dir, Some(epochs))?;
             if let Some(log) = &mut self.log {
                 log(&summary_line(i, batch.len(), candidate, &evaluation));
             }

@@ -43,6 +43,12 @@ pub struct RunOptions {
     pub progress: bool,
     /// Device; `None` picks CUDA when available.
     pub device: Option<Device>,
+    /// Stop after this many epochs of the configured schedule (successive halving's
+    /// rungs): the learning-rate schedule stays the full run's, so with `checkpoint` a
+    /// later run with a larger stop, or none, continues exactly where a run without a
+    /// stop would be. The outcome's metrics are those after the stop's epoch, also when
+    /// the checkpoint resumed from is already past it. `None` trains all epochs.
+    pub stop_after: Option<usize>,
 }
 
 /// Sets libtorch's intra-op thread count (as `TrainConfig::threads` does for a run).
@@ -392,7 +398,10 @@ fn train_run(
         }
     }
 
-    for epoch in first_epoch..config.epochs {
+    let end = options
+        .stop_after
+        .map_or(config.epochs, |stop| stop.min(config.epochs));
+    for epoch in first_epoch..end {
         let epoch_start = Instant::now();
         let end = match trainer.epoch(epoch) {
             Ok(end) => end,
@@ -462,8 +471,12 @@ fn train_run(
         }
     }
 
-    let epochs_run = config.epochs.max(first_epoch);
-    let (val_loss, val_acc) = match history.last() {
+    let (epochs_run, last) = match options.stop_after {
+        None => (config.epochs.max(first_epoch), history.last()),
+        // A checkpoint past the stop: the metrics of the stop's epoch, from its history.
+        Some(_) => (end, end.checked_sub(1).and_then(|e| history.get(e))),
+    };
+    let (val_loss, val_acc) = match last {
         Some(m) => (m.val_loss, m.val_acc),
         // Zero epochs: evaluate the initial network.
         None => match evaluate(
@@ -760,5 +773,50 @@ mod tests {
         let other = TrainConfig { seed: 9, ..tiny() };
         let err = train(&relu, &data, &other, &options).unwrap_err();
         assert!(err.to_string().contains("another run"), "{err}");
+    }
+
+    #[test]
+    fn rungs_stop_early_and_continue_to_the_full_runs_bits() {
+        if rerun_alone("train::run::tests::rungs_stop_early_and_continue_to_the_full_runs_bits") {
+            return;
+        }
+        let data = data(4);
+        let relu = Expr::unary(UnaryOp::Relu, Expr::X);
+        // 3 epochs, the learning rate cut at epoch 2: the rungs keep that schedule.
+        let full = train(&relu, &data, &tiny(), &RunOptions::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let until = |stop: Option<usize>| RunOptions {
+            out_dir: Some(dir.path().to_path_buf()),
+            checkpoint: true,
+            resume: true,
+            stop_after: stop,
+            ..RunOptions::default()
+        };
+        let first = train(&relu, &data, &tiny(), &until(Some(1))).unwrap();
+        assert_eq!(
+            (first.status.clone(), first.epochs_run),
+            (TrainStatus::Ok, 1)
+        );
+        assert_eq!(first.val_loss.to_bits(), full.history[0].val_loss.to_bits());
+        let second = train(&relu, &data, &tiny(), &until(Some(2))).unwrap();
+        assert_eq!(second.epochs_run, 2);
+        assert_eq!(second.val_acc.to_bits(), full.history[1].val_acc.to_bits());
+        let last = train(&relu, &data, &tiny(), &until(Some(3))).unwrap();
+        assert_eq!(last.epochs_run, 3);
+        assert_eq!(last.val_loss.to_bits(), full.val_loss.to_bits());
+        assert_eq!(last.val_acc.to_bits(), full.val_acc.to_bits());
+        // Asked again for an earlier rung, past which the checkpoint already is: that
+        // rung's metrics, nothing trained.
+        let again = train(&relu, &data, &tiny(), &until(Some(1))).unwrap();
+        assert_eq!(again.epochs_run, 1);
+        assert_eq!(again.val_loss.to_bits(), first.val_loss.to_bits());
+        assert_eq!(
+            checkpoint::find(dir.path()).map(|ck| {
+                checkpoint::read_state::<CheckpointState>(&ck)
+                    .unwrap()
+                    .epochs_done
+            }),
+            Some(3)
+        );
     }
 }
