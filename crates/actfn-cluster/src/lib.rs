@@ -32,7 +32,7 @@ pub use slurm::array::{SlurmArray, SlurmReport};
 pub use slurm::journal::{Journal, JournalEvent, Submission};
 pub use slurm::options::SlurmOptions;
 pub use slurm::query::{max_array_size, JobState, TaskState};
-pub use slurm::reachable::slurm_reachable;
+pub use slurm::reachable::{slurm_reachable, slurm_up_or_skip};
 pub use slurm::split::{array_spec, split_indices, Chunk};
 pub use task::Task;
 

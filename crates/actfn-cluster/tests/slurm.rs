@@ -5,28 +5,13 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use actfn_cluster::{Journal, JournalEvent, Outcome, SlurmArray, SlurmOptions, Task};
 use common::{interval, max_overlap, shell_task, timed_sleep};
 
-/// Whether Slurm answers; sets SLURM_CONF from the env file of `slurm up` when it is not
-/// set. Panics when Slurm is required and does not answer.
 fn slurm_up() -> bool {
-    static UP: OnceLock<Result<(), String>> = OnceLock::new();
-    // Set once, before any test of this binary runs a command (they all wait here).
-    let up = UP.get_or_init(actfn_cluster::slurm_reachable);
-    match up {
-        Ok(()) => true,
-        Err(why) if std::env::var("ACTFN_REQUIRE_SLURM").as_deref() == Ok("1") => {
-            panic!("ACTFN_REQUIRE_SLURM=1 but Slurm is not reachable: {why}; run `cargo xtask slurm up`")
-        }
-        Err(why) => {
-            eprintln!("skipped: Slurm is not reachable: {why} (run `cargo xtask slurm up`)");
-            false
-        }
-    }
+    actfn_cluster::slurm_up_or_skip()
 }
 
 fn options(name: &str) -> SlurmOptions {

@@ -46,3 +46,21 @@ pub fn slurm_reachable() -> Result<(), String> {
     }
     Ok(())
 }
+
+/// For test suites: whether Slurm answers, probed once per process (before any test
+/// starts a Slurm command: they all wait here). Without Slurm a test skips, saying why;
+/// with `ACTFN_REQUIRE_SLURM=1` (as CI sets it) that is a panic instead, so nothing skips
+/// silently there.
+pub fn slurm_up_or_skip() -> bool {
+    static UP: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    match UP.get_or_init(slurm_reachable) {
+        Ok(()) => true,
+        Err(why) if std::env::var("ACTFN_REQUIRE_SLURM").as_deref() == Ok("1") => {
+            panic!("ACTFN_REQUIRE_SLURM=1 but Slurm is not reachable: {why}; run `cargo xtask slurm up`")
+        }
+        Err(why) => {
+            eprintln!("skipped: Slurm is not reachable: {why} (run `cargo xtask slurm up`)");
+            false
+        }
+    }
+}
