@@ -6,7 +6,8 @@
 //!
 //! The Slurm tests need a reachable Slurm (`cargo xtask slurm up`) and are skipped with a
 //! printed reason without one, unless ACTFN_REQUIRE_SLURM=1, where that fails. The CIFAR
-//! test uses the CIFAR-10 tarball in `<repo>/../shared/data/` and is skipped without it.
+//! test uses the CIFAR-10 tarball in `$ACTFN_DATA_TARBALLS` or `<repo>/../shared/data/` and
+//! is skipped without it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -16,7 +17,7 @@ use actfn_cluster::{Journal, JournalEvent};
 use tempfile::TempDir;
 
 mod common;
-use common::{actfn, ok};
+use common::{actfn, fetched_cifar10, ok};
 
 fn slurm_up() -> bool {
     actfn_cluster::slurm_up_or_skip()
@@ -306,28 +307,6 @@ fn a_killed_controller_resumes_on_slurm_without_submitting_twice() {
         );
     }
     eprintln!("killed controller, resumed: {:?}", started.elapsed());
-}
-
-/// CIFAR-10 fetched into `dir/data` from the shared tarball beside this checkout; `None`
-/// (the test is skipped, saying so) without one.
-fn fetched_cifar10(dir: &Path) -> Option<PathBuf> {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2)?;
-    let tarball = repo.join("../shared/data/cifar-10-binary.tar.gz");
-    if !tarball.is_file() {
-        eprintln!("note: ../shared/data/cifar-10-binary.tar.gz not found; skipped");
-        return None;
-    }
-    let data = dir.join("data");
-    run(&[
-        "data".into(),
-        "fetch".into(),
-        "cifar10".into(),
-        "--from".into(),
-        tarball.to_str().unwrap().into(),
-        "--data-dir".into(),
-        data.to_str().unwrap().into(),
-    ]);
-    Some(data)
 }
 
 /// WRN-10-1 training options on one thread, with the search's data and output folders.

@@ -4,10 +4,10 @@
 //! and resumed writes the uninterrupted records; bad settings are refused with a clear
 //! error before any work.
 //!
-//! The CIFAR test uses the CIFAR-10 tarball in `<repo>/../shared/data/` and is skipped
-//! without it; its Slurm leg runs only where Slurm answers (`cargo xtask slurm up`).
+//! The CIFAR test uses the CIFAR-10 tarball in `$ACTFN_DATA_TARBALLS` or
+//! `<repo>/../shared/data/` and is skipped without it; its Slurm leg runs only where Slurm answers (`cargo xtask slurm up`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 mod common;
-use common::{actfn, fails, ok};
+use common::{actfn, fails, fetched_cifar10, ok};
 
 /// The records of the search in `dir`, without `seconds` and `worker`, in file order.
 fn records(dir: &Path) -> Vec<Value> {
@@ -30,12 +30,6 @@ fn records(dir: &Path) -> Vec<Value> {
             v
         })
         .collect()
-}
-
-fn shared_cifar10() -> Option<PathBuf> {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2)?;
-    let path = repo.join("../shared/data/cifar-10-binary.tar.gz");
-    path.is_file().then_some(path)
 }
 
 /// WRN-10-1 on 200 images for 3 epochs, 4 candidates of a space that rarely diverges.
@@ -124,22 +118,11 @@ fn kill_when(mut child: Child, ready: impl Fn() -> bool) -> bool {
 
 #[test]
 fn cifar_halving_matches_full_training_every_executor_and_a_killed_run() {
-    let Some(tarball) = shared_cifar10() else {
-        eprintln!("note: ../shared/data/cifar-10-binary.tar.gz not found; skipped");
+    let tmp = TempDir::new().unwrap();
+    let Some(data) = fetched_cifar10(tmp.path()) else {
         return;
     };
     let started = Instant::now();
-    let tmp = TempDir::new().unwrap();
-    let data = tmp.path().join("data");
-    run(&[
-        "data".into(),
-        "fetch".into(),
-        "cifar10".into(),
-        "--from".into(),
-        tarball.to_str().unwrap().into(),
-        "--data-dir".into(),
-        data.to_str().unwrap().into(),
-    ]);
     let halving = ["--halving", "2"];
 
     // Rungs of 1, 2 and 3 epochs: 4 candidates, the best 2, then the best 1.

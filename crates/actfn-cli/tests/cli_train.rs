@@ -1,10 +1,10 @@
 //! End-to-end tests of `actfn model`, `actfn train` and `actfn bench`: the real binary, run
 //! in a fresh temporary directory.
 //!
-//! The training test uses the CIFAR-10 copy in `<repo>/../shared/data/` when it is there
-//! (development machines and CI); elsewhere it is skipped with a note.
+//! The training tests use the CIFAR-10 tarball in `$ACTFN_DATA_TARBALLS` or
+//! `<repo>/../shared/data/` (development machines and CI); elsewhere they are skipped with a
+//! note.
 
-use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use serde_json::Value;
@@ -28,13 +28,6 @@ fn assert_fails_with(out: &Output, needle: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(needle), "expected {needle:?} in {err:?}");
     assert!(out.stdout.is_empty());
-}
-
-/// The shared CIFAR-10 tarball, if this checkout has one beside it.
-fn shared_cifar10() -> Option<PathBuf> {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2)?;
-    let path = repo.join("../shared/data/cifar-10-binary.tar.gz");
-    path.is_file().then_some(path)
 }
 
 #[test]
@@ -155,27 +148,16 @@ fn bench_step_reports_time_and_memory() {
     assert!(v["peak_rss_bytes"].as_u64().unwrap_or(1) > 0);
 }
 
-/// One epoch of WRN-10-1 on 500 real CIFAR-10 images: the JSON line, the run's files,
-/// and the same numbers again from the same seed (a fresh process each time).
-/// A temporary folder with the shared CIFAR-10 fetched into `data/`; `None` (the test is
-/// skipped with a note) where this checkout has no shared copy beside it.
+/// A temporary folder with real CIFAR-10 fetched into `data/`; `None` (the test is
+/// skipped with a note) where no tarball is to be found.
 fn with_real_cifar10() -> Option<TempDir> {
-    let Some(tarball) = shared_cifar10() else {
-        eprintln!("note: ../shared/data/cifar-10-binary.tar.gz not found; skipped");
-        return None;
-    };
     let dir = TempDir::new().unwrap();
-    let args = [
-        "data",
-        "fetch",
-        "cifar10",
-        "--from",
-        tarball.to_str().unwrap(),
-    ];
-    stdout(&actfn(dir.path(), &args));
+    common::fetched_cifar10(dir.path())?;
     Some(dir)
 }
 
+/// One epoch of WRN-10-1 on 500 real CIFAR-10 images: the JSON line, the run's files,
+/// and the same numbers again from the same seed (a fresh process each time).
 #[test]
 fn train_one_epoch_on_real_cifar10() {
     let Some(dir) = with_real_cifar10() else {

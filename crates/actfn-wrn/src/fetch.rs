@@ -388,6 +388,16 @@ fn unpack(
     moved
 }
 
+/// Where the tests find official-format CIFAR tarballs: the folder `ACTFN_DATA_TARBALLS`
+/// names (as the xtask reads it), else `<repo>/../shared/data`.
+#[cfg(test)]
+pub(crate) fn development_tarballs() -> PathBuf {
+    std::env::var_os("ACTFN_DATA_TARBALLS")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -577,11 +587,6 @@ mod tests {
         assert!(!is_present(Cifar::Cifar10, tmp.path()));
     }
 
-    /// `<repo>/../shared/data`, where the development copies of the data sets live.
-    fn shared_data() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
-    }
-
     #[test]
     fn a_tarball_of_short_files_is_refused_and_replaces_nothing() {
         let tmp = tempfile::tempdir().unwrap();
@@ -602,7 +607,7 @@ mod tests {
 
     #[test]
     fn real_cifar10_development_copy() {
-        let tarball = shared_data().join("cifar-10-binary.tar.gz");
+        let tarball = development_tarballs().join("cifar-10-binary.tar.gz");
         if !tarball.is_file() {
             eprintln!("skipped: {} is absent", tarball.display());
             return;
@@ -631,7 +636,7 @@ mod tests {
 
     #[test]
     fn real_cifar100_development_subset() {
-        let tarball = shared_data().join("cifar-100-binary-subset.tar.gz");
+        let tarball = development_tarballs().join("cifar-100-binary-subset.tar.gz");
         if !tarball.is_file() {
             eprintln!("skipped: {} is absent", tarball.display());
             return;

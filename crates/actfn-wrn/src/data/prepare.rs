@@ -255,8 +255,7 @@ mod tests {
     #[test]
     #[ignore = "slow: fits ZCA on 45,000 real images"]
     fn prepare_real_cifar10() {
-        let tarball = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/data/cifar-10-binary.tar.gz");
+        let tarball = crate::fetch::development_tarballs().join("cifar-10-binary.tar.gz");
         if !tarball.is_file() {
             eprintln!("skipped: {} is absent", tarball.display());
             return;
