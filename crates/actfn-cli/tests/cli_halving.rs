@@ -15,21 +15,11 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 mod common;
-use common::{actfn, fails, fetched_cifar10, ok};
+use common::{actfn, comparable_records, fails, fetched_cifar10, ok};
 
 /// The records of the search in `dir`, without `seconds` and `worker`, in file order.
 fn records(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("records.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|line| {
-            let mut v: Value = serde_json::from_str(line).unwrap();
-            let object = v.as_object_mut().unwrap();
-            object.remove("seconds");
-            object.remove("worker");
-            v
-        })
-        .collect()
+    comparable_records(dir, false)
 }
 
 /// WRN-10-1 on 200 images for 3 epochs, 4 candidates of a space that rarely diverges.

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 mod common;
-use common::{actfn, fails, ok};
+use common::{actfn, comparable_records, fails, ok};
 
 /// Pixel bytes of synthetic image `i` of file `file`: a class-dependent brightness plus
 /// pseudo-random noise.
@@ -261,26 +261,6 @@ fn products_search<'a>(out: &'a str, data: &'a str, extra: &[&'a str]) -> Vec<&'
     ];
     args.extend_from_slice(extra);
     args
-}
-
-/// The records of a search directory, without what differs between equal evaluations
-/// (seconds, worker) and, where `hashless`, the configuration hash (which covers the
-/// pre-check's settings).
-fn comparable_records(dir: &Path, hashless: bool) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("records.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: Value = serde_json::from_str(l).unwrap();
-            let o = v.as_object_mut().unwrap();
-            o.remove("seconds");
-            o.remove("worker");
-            if hashless {
-                o.remove("config_hash");
-            }
-            v
-        })
-        .collect()
 }
 
 /// `--precheck` records a candidate it stops as diverged (`pre-check: ...`, no epoch run)

@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use serde_json::Value;
+
 /// Runs `actfn ARGS` in the current directory.
 pub fn actfn(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_actfn"))
@@ -92,4 +94,24 @@ pub fn fetched_cifar10(dir: &Path) -> Option<PathBuf> {
         data.to_str().expect("a UTF-8 path"),
     ]));
     Some(data)
+}
+
+/// The records of a search directory, without what differs between equal evaluations
+/// (seconds, worker) and, where `hashless`, the configuration hash (which covers the
+/// pre-check's settings), in file order; none while the file is not there yet.
+pub fn comparable_records(dir: &Path, hashless: bool) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("records.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            let o = v.as_object_mut().unwrap();
+            o.remove("seconds");
+            o.remove("worker");
+            if hashless {
+                o.remove("config_hash");
+            }
+            v
+        })
+        .collect()
 }
