@@ -6,11 +6,11 @@
 //! MB for a WRN layer): memory traffic, one allocation and one libtorch dispatch per op.
 //! Fused, the input is read once and `f` and `f'` are written once; the intermediates of
 //! a chunk of [`LANES`] elements live in a small scratch buffer that stays in the L1/L2
-//! cache. Each op is a tight loop over the chunk, so the cheap ones (`+`, `*`, `max`,
-//! `step`, ...) vectorise; the transcendental ones call the f32 functions of the C
-//! library's functions would cost more than the memory passes saved, so they are
-//! evaluated eight lanes at a time by `vmath.rs`, accurate to a few ulps like libtorch's
-//! vectorised kernels.
+//! cache. Each op is a tight loop over the chunk's vectors of [`WIDTH`] lanes (see
+//! `lanes.rs`), compiled for AVX2 and for the baseline and chosen at run time. The C
+//! library's scalar transcendental functions would cost more than the memory passes
+//! saved, so `vmath.rs` evaluates them on whole vectors, accurate to a few ulps like
+//! libtorch's vectorised kernels.
 //!
 //! Each op mirrors the tensor function of `kernels.rs` (and thereby `actfn_expr::ops`):
 //! the same formulas in the same f32 order, the same EPS (rounded to f32, as the scalar
@@ -23,8 +23,7 @@ use tch::{Device, Kind, TchError, Tensor};
 
 use std::mem::MaybeUninit;
 
-use wide::{f32x8, CmpEq, CmpGt, CmpLt};
-
+use super::lanes::{Lanes, WIDTH};
 use super::program::{Node, Program, Ref};
 use super::vmath::{self, splat};
 
@@ -78,8 +77,45 @@ pub(super) struct Fused {
 /// A chunk operand resolved against the buffers: lanes or a scalar.
 #[derive(Clone, Copy)]
 enum Val<'a> {
-    Slice(&'a [f32x8]),
+    Slice(&'a [Lanes]),
     Scalar(f32),
+}
+
+/// `out = body(v)` for every vector `v` of `a`. A macro, not a function taking a closure:
+/// the body must be compiled inside the instruction-set entry point of `Fused`, and a
+/// function item passed as a closure may be called through an out-of-line shim compiled
+/// for the baseline.
+macro_rules! map1 {
+    ($a:expr, $out:expr, |$v:ident| $body:expr) => {
+        for (o, &$v) in $out.iter_mut().zip($a) {
+            *o = $body;
+        }
+    };
+}
+
+/// `out = body(u, v)` lane-wise over two operands, specialised on which is a scalar.
+macro_rules! map2 {
+    ($a:expr, $b:expr, $out:expr, |$u:ident, $v:ident| $body:expr) => {
+        match ($a, $b) {
+            (Val::Slice(a), Val::Slice(b)) => {
+                for ((o, &$u), &$v) in $out.iter_mut().zip(a).zip(b) {
+                    *o = $body;
+                }
+            }
+            (Val::Slice(a), Val::Scalar(c)) => {
+                let $v = splat(c);
+                map1!(a, $out, |$u| $body)
+            }
+            (Val::Scalar(c), Val::Slice(b)) => {
+                let $u = splat(c);
+                map1!(b, $out, |$v| $body)
+            }
+            (Val::Scalar(c), Val::Scalar(d)) => {
+                let ($u, $v) = (splat(c), splat(d));
+                $out.fill($body)
+            }
+        }
+    };
 }
 
 impl Fused {
@@ -174,19 +210,69 @@ impl Fused {
             .collect()
     }
 
-    /// Computes the outputs at `x` into `ys` (each as long as `x`), chunk by chunk.
+    /// Computes the outputs at `x` into `ys` (each as long as `x`) with the widest
+    /// instruction set this CPU has.
     fn run_slices(&self, x: &[f32], ys: &mut [&mut [MaybeUninit<f32>]]) {
-        const W: usize = LANES / 8;
-        let zero = f32x8::splat(0.0);
+        self.run_slices_on(Isa::detected(), x, ys)
+    }
+
+    /// The outputs at `x` computed with `isa` (which this CPU must have), as bits.
+    #[cfg(test)]
+    #[allow(unsafe_code)]
+    pub(super) fn run_on_slice(&self, isa: Isa, x: &[f32]) -> Vec<Vec<u32>> {
+        let mut outs: Vec<Vec<MaybeUninit<f32>>> = self
+            .outputs
+            .iter()
+            .map(|_| vec![MaybeUninit::uninit(); x.len()])
+            .collect();
+        let mut slices: Vec<&mut [MaybeUninit<f32>]> =
+            outs.iter_mut().map(|o| o.as_mut_slice()).collect();
+        self.run_slices_on(isa, x, &mut slices);
+        outs.into_iter()
+            // SAFETY: `run_slices_on` wrote every element.
+            .map(|o| {
+                o.into_iter()
+                    .map(|v| unsafe { v.assume_init() }.to_bits())
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// [`Fused::run_slices`] on the instruction set `isa`, which this CPU must have.
+    #[allow(unsafe_code)]
+    pub(super) fn run_slices_on(&self, isa: Isa, x: &[f32], ys: &mut [&mut [MaybeUninit<f32>]]) {
+        assert!(isa.is_available(), "{isa:?} is not available on this CPU");
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the CPU has AVX2 (checked above).
+            Isa::Avx2 => unsafe { self.run_slices_avx2(x, ys) },
+            Isa::Baseline => self.run_slices_inline(x, ys),
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn run_slices_avx2(&self, x: &[f32], ys: &mut [&mut [MaybeUninit<f32>]]) {
+        self.run_slices_inline(x, ys)
+    }
+
+    /// The chunk loop, inlined into each instruction set's entry point above so that the
+    /// lane loops of `lanes.rs` compile to that set's vector instructions.
+    #[inline(always)]
+    fn run_slices_inline(&self, x: &[f32], ys: &mut [&mut [MaybeUninit<f32>]]) {
+        const W: usize = LANES / WIDTH;
+        let zero = splat(0.0);
         let mut xs = vec![zero; W];
         let mut scratch = vec![zero; self.nodes.max(1) * W];
         for (c, xc) in x.chunks(LANES).enumerate() {
             let len = xc.len();
-            let m = len.div_ceil(8);
-            let flat: &mut [f32] = bytemuck::cast_slice_mut(&mut xs);
-            flat[..len].copy_from_slice(xc);
+            let m = len.div_ceil(WIDTH);
             // A short last chunk computes a few padding lanes too; they are not copied out.
-            flat[len..m * 8].fill(0.0);
+            for (k, v) in xs[..m].iter_mut().enumerate() {
+                let part = &xc[k * WIDTH..len.min((k + 1) * WIDTH)];
+                v.0[..part.len()].copy_from_slice(part);
+                v.0[part.len()..].fill(0.0);
+            }
             let xv = &xs[..m];
             self.chunk(xv, &mut scratch);
             for (src, y) in self.outputs.iter().zip(ys.iter_mut()) {
@@ -197,8 +283,9 @@ impl Fused {
                         d.write(v);
                     }),
                     Src::Node(i) => {
-                        let lanes: &[f32] = bytemuck::cast_slice(&scratch[i * W..i * W + m]);
-                        write(y, &lanes[..len]);
+                        for (k, d) in y.chunks_mut(WIDTH).enumerate() {
+                            write(d, &scratch[i * W + k].0[..d.len()]);
+                        }
                     }
                 }
             }
@@ -206,8 +293,9 @@ impl Fused {
     }
 
     /// Runs every op on one chunk `x` (at most [`LANES`] elements).
-    fn chunk(&self, x: &[f32x8], scratch: &mut [f32x8]) {
-        const W: usize = LANES / 8;
+    #[inline(always)]
+    fn chunk(&self, x: &[Lanes], scratch: &mut [Lanes]) {
+        const W: usize = LANES / WIDTH;
         let m = x.len();
         for &(i, op) in &self.ops {
             // Operands are earlier nodes: below node i in the buffer.
@@ -234,9 +322,7 @@ impl Fused {
                 Op::Binary(op, a, b) => binary(op, val(a), val(b), out),
                 Op::Masked(s, g) => {
                     let (s, g) = (val(s), val(g));
-                    map2(s, g, out, |s, g| {
-                        s.cmp_eq(f32x8::splat(0.0)).blend(s, s * g)
-                    });
+                    map2!(s, g, out, |s, g| s.eq(splat(0.0)).select(s, s * g));
                 }
             }
         }
@@ -258,6 +344,7 @@ fn f32_data(t: &Tensor) -> &[f32] {
 }
 
 /// Copies `src` into `dst` (of the same length).
+#[inline(always)]
 fn write(dst: &mut [MaybeUninit<f32>], src: &[f32]) {
     for (d, &v) in dst.iter_mut().zip(src) {
         d.write(v);
@@ -287,140 +374,155 @@ fn constant_operand(op: BinaryOp, b: Ref) -> Src {
     }
 }
 
-/// `f(a)` lane-wise into `out`.
-#[inline(always)]
-fn map1(a: &[f32x8], out: &mut [f32x8], f: impl Fn(f32x8) -> f32x8) {
-    for (o, &v) in out.iter_mut().zip(a) {
-        *o = f(v);
-    }
-}
-
-/// `f(a, b)` lane-wise into `out`, specialised on which operand is a scalar.
-#[inline(always)]
-fn map2(a: Val<'_>, b: Val<'_>, out: &mut [f32x8], f: impl Fn(f32x8, f32x8) -> f32x8) {
-    match (a, b) {
-        (Val::Slice(a), Val::Slice(b)) => {
-            for ((o, &u), &v) in out.iter_mut().zip(a).zip(b) {
-                *o = f(u, v);
-            }
-        }
-        (Val::Slice(a), Val::Scalar(c)) => map1(a, out, |u| f(u, splat(c))),
-        (Val::Scalar(c), Val::Slice(b)) => map1(b, out, |v| f(splat(c), v)),
-        (Val::Scalar(c), Val::Scalar(d)) => out.fill(f(splat(c), splat(d))),
-    }
-}
-
 /// Lanes where either operand is NaN get NaN, as `maximum`/`minimum`/`clamp` give.
 #[inline(always)]
-fn nan_of(a: f32x8, b: f32x8, y: f32x8) -> f32x8 {
-    (a.is_nan() | b.is_nan()).blend(splat(f32::NAN), y)
+fn nan_of(a: Lanes, b: Lanes, y: Lanes) -> Lanes {
+    (a.is_nan() | b.is_nan()).select(splat(f32::NAN), y)
 }
 
 /// `sin(x) / x`, 1 at 0.
 #[inline(always)]
-fn sinc(v: f32x8) -> f32x8 {
-    let zero = v.cmp_eq(splat(0.0));
-    let safe = zero.blend(splat(1.0), v);
+fn sinc(v: Lanes) -> Lanes {
+    let zero = v.eq(splat(0.0));
+    let safe = zero.select(splat(1.0), v);
     let s = vmath::sin_cos(safe).0 / safe;
-    zero.blend(splat(1.0), s)
+    zero.select(splat(1.0), s)
 }
 
 /// `(cos(x) - sin(x) / x) / x`, by its Taylor series below `|x| = 0.5`, as `kernels::dsinc`.
 #[inline(always)]
-fn dsinc(v: f32x8) -> f32x8 {
-    let small = v.abs().cmp_lt(splat(0.5));
-    let safe = small.blend(splat(1.0), v);
+fn dsinc(v: Lanes) -> Lanes {
+    let small = v.abs().lt(splat(0.5));
+    let safe = small.select(splat(1.0), v);
     let (sn, cs) = vmath::sin_cos(safe);
     let d = (cs - sn / safe) / safe;
     let x2 = v * v;
-    let mut s = x2 * splat((1.0 / 45360.0f64) as f32);
-    s += splat((-1.0 / 840.0f64) as f32);
-    s *= x2;
-    s += splat((1.0 / 30.0f64) as f32);
-    s *= x2;
-    s += splat((-1.0 / 3.0f64) as f32);
-    s *= v;
-    small.blend(s, d)
+    let s = x2 * splat((1.0 / 45360.0f64) as f32) + splat((-1.0 / 840.0f64) as f32);
+    let s = s * x2 + splat((1.0 / 30.0f64) as f32);
+    let s = (s * x2 + splat((-1.0 / 3.0f64) as f32)) * v;
+    small.select(s, d)
 }
 
 /// `sign(x)` in `{-1, 0, 1}`, NaN kept.
 #[inline(always)]
-fn sign(v: f32x8) -> f32x8 {
-    let y = v.cmp_gt(splat(0.0)).blend(
-        splat(1.0),
-        v.cmp_lt(splat(0.0)).blend(splat(-1.0), splat(0.0)),
-    );
-    v.is_nan().blend(v, y)
+fn sign(v: Lanes) -> Lanes {
+    let y = v
+        .gt(splat(0.0))
+        .select(splat(1.0), v.lt(splat(0.0)).select(splat(-1.0), splat(0.0)));
+    v.is_nan().select(v, y)
 }
 
 /// `1` for `x > 0`, else `0`, NaN kept.
 #[inline(always)]
-fn step(v: f32x8) -> f32x8 {
-    let y = v.cmp_gt(splat(0.0)).blend(splat(1.0), splat(0.0));
-    v.is_nan().blend(v, y)
+fn step(v: Lanes) -> Lanes {
+    let y = v.gt(splat(0.0)).select(splat(1.0), splat(0.0));
+    v.is_nan().select(v, y)
 }
 
 /// `max(x, 0)`, NaN kept.
 #[inline(always)]
-fn relu(v: f32x8) -> f32x8 {
-    (v.cmp_gt(splat(0.0)) | v.is_nan()).blend(v, splat(0.0))
+fn relu(v: Lanes) -> Lanes {
+    (v.gt(splat(0.0)) | v.is_nan()).select(v, splat(0.0))
 }
 
 /// `min(x, 0)`, NaN kept.
 #[inline(always)]
-fn min_zero(v: f32x8) -> f32x8 {
-    (v.cmp_lt(splat(0.0)) | v.is_nan()).blend(v, splat(0.0))
+fn min_zero(v: Lanes) -> Lanes {
+    (v.lt(splat(0.0)) | v.is_nan()).select(v, splat(0.0))
 }
 
 /// `op(a)` lane-wise, as the tensor function of `kernels.rs`. Returns the first lane's
 /// value of the first output vector, for constant operands.
-fn unary(op: UnaryOp, a: &[f32x8], out: &mut [f32x8]) -> f32x8 {
+#[inline(always)]
+fn unary(op: UnaryOp, a: &[Lanes], out: &mut [Lanes]) -> Lanes {
     match op {
         UnaryOp::Zero => out.fill(splat(0.0)),
         UnaryOp::One => out.fill(splat(1.0)),
         UnaryOp::Identity => out.copy_from_slice(a),
-        UnaryOp::Neg => map1(a, out, vmath::neg),
-        UnaryOp::Abs => map1(a, out, f32x8::abs),
-        UnaryOp::Square => map1(a, out, |v| v * v),
-        UnaryOp::Cube => map1(a, out, |v| v * v * v),
-        UnaryOp::Sqrt => map1(a, out, f32x8::sqrt),
-        UnaryOp::Exp => map1(a, out, vmath::exp),
-        UnaryOp::Gaussian => map1(a, out, |v| vmath::exp(vmath::neg(v * v))),
-        UnaryOp::Softplus => map1(a, out, vmath::softplus),
-        UnaryOp::LogAbs => map1(a, out, |v| vmath::ln((v + splat(EPS32)).abs())),
-        UnaryOp::Sin => map1(a, out, |v| vmath::sin_cos(v).0),
-        UnaryOp::Sinh => map1(a, out, vmath::sinh),
-        UnaryOp::Asinh => map1(a, out, vmath::asinh),
-        UnaryOp::Cos => map1(a, out, |v| vmath::sin_cos(v).1),
-        UnaryOp::Cosh => map1(a, out, vmath::cosh),
-        UnaryOp::Tanh => map1(a, out, vmath::tanh),
-        UnaryOp::Atan => map1(a, out, vmath::atan),
-        UnaryOp::Atanh => map1(a, out, vmath::atanh),
-        UnaryOp::Relu => map1(a, out, relu),
-        UnaryOp::MinZero => map1(a, out, min_zero),
-        UnaryOp::Sigmoid => map1(a, out, vmath::sigmoid),
-        UnaryOp::Erf => map1(a, out, vmath::erf),
-        UnaryOp::Sinc => map1(a, out, sinc),
-        UnaryOp::Sign => map1(a, out, sign),
-        UnaryOp::Step => map1(a, out, step),
-        UnaryOp::Recip => map1(a, out, |v| splat(1.0) / v),
-        UnaryOp::DSinc => map1(a, out, dsinc),
+        UnaryOp::Neg => map1!(a, out, |v| vmath::neg(v)),
+        UnaryOp::Abs => map1!(a, out, |v| v.abs()),
+        UnaryOp::Square => map1!(a, out, |v| v * v),
+        UnaryOp::Cube => map1!(a, out, |v| v * v * v),
+        UnaryOp::Sqrt => map1!(a, out, |v| v.sqrt()),
+        UnaryOp::Exp => map1!(a, out, |v| vmath::exp(v)),
+        UnaryOp::Gaussian => map1!(a, out, |v| vmath::exp(vmath::neg(v * v))),
+        UnaryOp::Softplus => map1!(a, out, |v| vmath::softplus(v)),
+        UnaryOp::LogAbs => map1!(a, out, |v| vmath::ln((v + splat(EPS32)).abs())),
+        UnaryOp::Sin => map1!(a, out, |v| vmath::sin_cos(v).0),
+        UnaryOp::Sinh => map1!(a, out, |v| vmath::sinh(v)),
+        UnaryOp::Asinh => map1!(a, out, |v| vmath::asinh(v)),
+        UnaryOp::Cos => map1!(a, out, |v| vmath::sin_cos(v).1),
+        UnaryOp::Cosh => map1!(a, out, |v| vmath::cosh(v)),
+        UnaryOp::Tanh => map1!(a, out, |v| vmath::tanh(v)),
+        UnaryOp::Atan => map1!(a, out, |v| vmath::atan(v)),
+        UnaryOp::Atanh => map1!(a, out, |v| vmath::atanh(v)),
+        UnaryOp::Relu => map1!(a, out, |v| relu(v)),
+        UnaryOp::MinZero => map1!(a, out, |v| min_zero(v)),
+        UnaryOp::Sigmoid => map1!(a, out, |v| vmath::sigmoid(v)),
+        UnaryOp::Erf => map1!(a, out, |v| vmath::erf(v)),
+        UnaryOp::Sinc => map1!(a, out, |v| sinc(v)),
+        UnaryOp::Sign => map1!(a, out, |v| sign(v)),
+        UnaryOp::Step => map1!(a, out, |v| step(v)),
+        UnaryOp::Recip => map1!(a, out, |v| splat(1.0) / v),
+        UnaryOp::DSinc => map1!(a, out, |v| dsinc(v)),
     }
     out[0]
 }
 
 /// `op(a, b)` lane-wise, as the tensor function of `kernels.rs`. A constant divisor
 /// arrives with EPS already added (see [`constant_operand`]).
-fn binary(op: BinaryOp, a: Val<'_>, b: Val<'_>, out: &mut [f32x8]) {
+#[inline(always)]
+fn binary(op: BinaryOp, a: Val<'_>, b: Val<'_>, out: &mut [Lanes]) {
     match op {
-        BinaryOp::Add => map2(a, b, out, |u, v| u + v),
-        BinaryOp::Sub => map2(a, b, out, |u, v| u - v),
-        BinaryOp::Mul => map2(a, b, out, |u, v| u * v),
+        BinaryOp::Add => map2!(a, b, out, |u, v| u + v),
+        BinaryOp::Sub => map2!(a, b, out, |u, v| u - v),
+        BinaryOp::Mul => map2!(a, b, out, |u, v| u * v),
         BinaryOp::Div => match b {
-            Val::Scalar(_) => map2(a, b, out, |u, d| u / d),
-            Val::Slice(_) => map2(a, b, out, |u, v| u / (v + splat(EPS32))),
+            Val::Scalar(_) => map2!(a, b, out, |u, d| u / d),
+            Val::Slice(_) => map2!(a, b, out, |u, v| u / (v + splat(EPS32))),
         },
-        BinaryOp::Max => map2(a, b, out, |u, v| nan_of(u, v, u.cmp_gt(v).blend(u, v))),
-        BinaryOp::Min => map2(a, b, out, |u, v| nan_of(u, v, u.cmp_lt(v).blend(u, v))),
+        BinaryOp::Max => map2!(a, b, out, |u, v| nan_of(u, v, u.gt(v).select(u, v))),
+        BinaryOp::Min => map2!(a, b, out, |u, v| nan_of(u, v, u.lt(v).select(u, v))),
+    }
+}
+
+/// The instruction sets the fused chunk loop is compiled for. Each gives the same bits
+/// (see `lanes.rs`); the widest one the CPU has is used.
+///
+/// There is no AVX-512 entry: compiled for `avx512f` at opt-level 3 (rustc 1.95), the
+/// chunk loop gave wrong values (`sinh(-0.777)` as `-4e-40`, subnormal garbage in
+/// `atan(min(x, 0))` that also slowed every later op by microcode assists), while the same
+/// loop at opt-level 1 and the AVX2 and baseline loops at 3 agree bit for bit; the test
+/// `fused_instruction_sets_give_identical_bits` checks each entry against the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Isa {
+    /// 256-bit vectors (x86-64 with AVX2).
+    Avx2,
+    /// What the target guarantees: SSE2 on x86-64, plain code elsewhere.
+    Baseline,
+}
+
+impl Isa {
+    /// Every instruction set, widest first.
+    pub(super) const ALL: [Isa; 2] = [Isa::Avx2, Isa::Baseline];
+
+    /// The widest instruction set this CPU has (`is_x86_feature_detected!` caches the
+    /// CPU's answer).
+    pub(super) fn detected() -> Isa {
+        Isa::ALL
+            .into_iter()
+            .find(|isa| isa.is_available())
+            .unwrap_or(Isa::Baseline)
+    }
+
+    /// Whether this CPU can run the loop compiled for `self`.
+    pub(super) fn is_available(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Avx2 => false,
+            Isa::Baseline => true,
+        }
     }
 }

@@ -47,6 +47,7 @@ use program::{Program, Ref};
 
 mod fused;
 mod kernels;
+mod lanes;
 mod program;
 #[cfg(test)]
 mod tests;

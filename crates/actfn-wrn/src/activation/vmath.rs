@@ -1,60 +1,61 @@
-//! Elementary functions on eight f32 lanes at once, for the fused kernel.
+//! Elementary functions on [`WIDTH`](super::lanes::WIDTH) f32 lanes at once, for the
+//! fused kernel.
 //!
 //! The C library's scalar `expf`, `atanf`, ... cost 5-40 ns an element, several times
 //! libtorch's vectorised kernels, which would make a fused pass slower than the op-by-op
-//! one it replaces. These are the classic Cephes/VCL polynomial approximations (the ones
-//! libtorch's and `wide`'s vector kernels also descend from), accurate to a few f32 ulps,
-//! with the special values spelled out: `exp` overflows to infinity and underflows to 0,
+//! one it replaces. These are the classic Cephes polynomial approximations (the ones
+//! libtorch's vector kernels also descend from), accurate to a few f32 ulps, with the
+//! special values spelled out: `exp` overflows to infinity and underflows to 0,
 //! `ln(0) = -inf`, `ln` of a negative number is NaN, NaN stays NaN, and each function's
 //! domain edges (`atanh(±1) = ±inf`) are those of IEEE arithmetic, as in
-//! `actfn_expr::ops`.
+//! `actfn_expr::ops`. Multiply-adds are a product and a sum, each rounded (see
+//! `lanes.rs`).
 
 // The polynomial coefficients are written as published (Cephes, Numerical Recipes), with
 // more digits than an f32 holds.
 #![allow(clippy::excessive_precision)]
 
-use bytemuck::cast;
-use wide::{f32x8, i32x8, CmpEq, CmpGt, CmpLt};
+use super::lanes::Lanes;
 
 /// `v` in every lane.
 #[inline(always)]
-pub(super) fn splat(v: f32) -> f32x8 {
-    f32x8::splat(v)
+pub(super) fn splat(v: f32) -> Lanes {
+    Lanes::splat(v)
 }
 
 /// Lanes where `x` is NaN get NaN, the others `y`.
 #[inline(always)]
-fn keep_nan(x: f32x8, y: f32x8) -> f32x8 {
-    x.is_nan().blend(x, y)
-}
-
-/// `2^n` for integral `n` in `[-126, 127]`.
-#[inline(always)]
-fn pow2i(n: f32x8) -> f32x8 {
-    let bits: i32x8 = (n.round_int() + i32x8::splat(127)) << 23;
-    cast(bits)
+fn keep_nan(x: Lanes, y: Lanes) -> Lanes {
+    x.is_nan().select(x, y)
 }
 
 /// Horner's rule, highest coefficient first.
 #[inline(always)]
-fn poly(x: f32x8, coeffs: &[f32]) -> f32x8 {
+fn poly(x: Lanes, coeffs: &[f32]) -> Lanes {
     let mut acc = splat(coeffs[0]);
     for &c in &coeffs[1..] {
-        acc = acc.mul_add(x, splat(c));
+        acc = acc * x + splat(c);
     }
     acc
 }
 
+/// `a + a z p(z)` for `z = a^2` and `p` the polynomial of `coeffs`: the odd series of
+/// the small-argument branches.
+#[inline(always)]
+fn odd_series(a: Lanes, z: Lanes, coeffs: &[f32]) -> Lanes {
+    poly(z, coeffs) * z * a + a
+}
+
 /// `e^x`: infinite above `ln(f32::MAX)`, gradually 0 below `-87.3`.
 #[inline(always)]
-pub(super) fn exp(x: f32x8) -> f32x8 {
+pub(super) fn exp(x: Lanes) -> Lanes {
     // NaN lanes compute e^0 (their result is NaN again below): clamped to -104 instead,
     // they would take the slow subnormal path, and a diverged network is all NaN.
-    let xc = x.is_nan().blend(splat(0.0), x);
+    let xc = x.is_nan().select(splat(0.0), x);
     let xc = xc.max(splat(-104.0)).min(splat(89.0));
     let r = (xc * splat(std::f32::consts::LOG2_E)).round();
-    let t = r.mul_neg_add(splat(0.693_359_4), xc);
-    let t = r.mul_neg_add(splat(-2.121_944_4e-4), t);
+    let t = xc - r * splat(0.693_359_4);
+    let t = t - r * splat(-2.121_944_4e-4);
     let p = poly(
         t,
         &[
@@ -66,30 +67,28 @@ pub(super) fn exp(x: f32x8) -> f32x8 {
             0.5,
         ],
     );
-    let z = p.mul_add(t * t, t) + splat(1.0);
+    let z = (p * (t * t) + t) + splat(1.0);
     // 2^r in two factors, each a normal number, so that results near the overflow and
     // in the subnormal range come out right.
     let half = (r * splat(0.5)).round();
-    let y = z * pow2i(half) * pow2i(r - half);
-    let y = x.cmp_gt(splat(88.722_84)).blend(splat(f32::INFINITY), y);
-    let y = x.cmp_lt(splat(-104.0)).blend(splat(0.0), y);
+    let y = z * half.pow2i() * (r - half).pow2i();
+    let y = x.gt(splat(88.722_84)).select(splat(f32::INFINITY), y);
+    let y = x.lt(splat(-104.0)).select(splat(0.0), y);
     keep_nan(x, y)
 }
 
 /// Natural logarithm: `-inf` at ±0, NaN below 0, `inf` at `inf`.
 #[inline(always)]
-pub(super) fn ln(x: f32x8) -> f32x8 {
+pub(super) fn ln(x: Lanes) -> Lanes {
     // Subnormals are scaled into the normal range first.
-    let sub = x.cmp_lt(splat(f32::MIN_POSITIVE));
-    let xs = sub.blend(x * splat(8_388_608.0), x);
-    let bits: i32x8 = cast(xs);
-    let e = f32x8::from_i32x8(((bits >> 23) & i32x8::splat(0xff)) - i32x8::splat(127));
-    let e = e - sub.blend(splat(23.0), splat(0.0));
+    let sub = x.lt(splat(f32::MIN_POSITIVE));
+    let xs = sub.select(x * splat(8_388_608.0), x);
+    let e = xs.exponent() - sub.select(splat(23.0), splat(0.0));
     // Mantissa in [1, 2), then in [sqrt(1/2), sqrt(2)).
-    let m: f32x8 = cast((bits & i32x8::splat(0x007f_ffff)) | i32x8::splat(0x3f80_0000));
-    let big = m.cmp_gt(splat(std::f32::consts::SQRT_2));
-    let m = big.blend(m * splat(0.5), m);
-    let e = big.blend(e + splat(1.0), e);
+    let m = xs.mantissa();
+    let big = m.gt(splat(std::f32::consts::SQRT_2));
+    let m = big.select(m * splat(0.5), m);
+    let e = big.select(e + splat(1.0), e);
     let t = m - splat(1.0);
     let p = poly(
         t,
@@ -107,31 +106,30 @@ pub(super) fn ln(x: f32x8) -> f32x8 {
     );
     let t2 = t * t;
     let y = t2 * t * p;
-    let y = e.mul_add(splat(-2.121_944_4e-4), y);
-    let y = y + t2.mul_neg_add(splat(0.5), t);
-    let y = e.mul_add(splat(0.693_359_4), y);
-    let y = x.cmp_eq(splat(0.0)).blend(splat(f32::NEG_INFINITY), y);
-    let y = x.cmp_lt(splat(0.0)).blend(splat(f32::NAN), y);
-    let y = x.cmp_eq(splat(f32::INFINITY)).blend(x, y);
+    let y = e * splat(-2.121_944_4e-4) + y;
+    let y = y + (t - t2 * splat(0.5));
+    let y = e * splat(0.693_359_4) + y;
+    let y = x.eq(splat(0.0)).select(splat(f32::NEG_INFINITY), y);
+    let y = x.lt(splat(0.0)).select(splat(f32::NAN), y);
+    let y = x.eq(splat(f32::INFINITY)).select(x, y);
     keep_nan(x, y)
 }
 
 /// `ln(1 + u)`, accurate for small `u` (Goldberg's correction of `ln(w) / (w - 1)`).
 #[inline(always)]
-pub(super) fn ln_1p(u: f32x8) -> f32x8 {
+pub(super) fn ln_1p(u: Lanes) -> Lanes {
     let w = u + splat(1.0);
     let d = w - splat(1.0);
     let y = ln(w) * (u / d);
-    let y = d.cmp_eq(splat(0.0)).blend(u, y);
-    let y = w.cmp_eq(splat(f32::INFINITY)).blend(w, y);
+    let y = d.eq(splat(0.0)).select(u, y);
+    let y = w.eq(splat(f32::INFINITY)).select(w, y);
     keep_nan(u, y)
 }
 
-/// `-x` by flipping the sign bit, as IEEE negation (`0 - x` would turn -0 into +0, and
-/// `1 / -0` is `-inf`).
+/// `-x` by flipping the sign bit (see [`Lanes::neg`]).
 #[inline(always)]
-pub(super) fn neg(x: f32x8) -> f32x8 {
-    x ^ splat(-0.0)
+pub(super) fn neg(x: Lanes) -> Lanes {
+    x.neg()
 }
 
 /// Above this magnitude the three-constant reduction modulo `pi/2` of the vector
@@ -140,29 +138,88 @@ pub(super) fn neg(x: f32x8) -> f32x8 {
 const TRIG_REDUCTION_LIMIT: f32 = 8192.0;
 
 /// `(sin x, cos x)`; NaN for infinite or NaN `x`.
+///
+/// Cephes' `sinf`/`cosf`: `x = q pi/2 + r` with `q` the nearest integer and `r` in
+/// `[-pi/4, pi/4]`, reduced in three parts of `pi/2` whose products with `q` are exact
+/// below the reduction limit, then the sine and cosine polynomials of `r`, swapped and
+/// negated by `q mod 4`.
 #[inline(always)]
-pub(super) fn sin_cos(x: f32x8) -> (f32x8, f32x8) {
-    if x.abs().cmp_gt(splat(TRIG_REDUCTION_LIMIT)).any() {
-        let a = x.to_array();
-        return (f32x8::from(a.map(f32::sin)), f32x8::from(a.map(f32::cos)));
+pub(super) fn sin_cos(x: Lanes) -> (Lanes, Lanes) {
+    if x.any_abs_above(TRIG_REDUCTION_LIMIT) {
+        return (x.map(f32::sin), x.map(f32::cos));
     }
-    let (s, c) = x.sin_cos();
     let bad = !x.is_finite();
-    (bad.blend(splat(f32::NAN), s), bad.blend(splat(f32::NAN), c))
+    let xf = bad.select(splat(0.0), x);
+    let q = (xf * splat(std::f32::consts::FRAC_2_PI)).round();
+    let r = xf - q * splat(1.570_312_5);
+    let r = r - q * splat(4.837_512_969_970_703_125e-4);
+    let r = r - q * splat(7.549_789_954_891_882_16e-8);
+    let z = r * r;
+    let sin_r = odd_series(
+        r,
+        z,
+        &[-1.951_529_589_1e-4, 8.332_160_873_6e-3, -1.666_665_461_1e-1],
+    );
+    let cos_r = poly(
+        z,
+        &[
+            2.443_315_711_809_948e-5,
+            -1.388_731_625_493_765e-3,
+            4.166_664_568_298_827e-2,
+        ],
+    ) * z
+        * z
+        - splat(0.5) * z
+        + splat(1.0);
+    // q mod 4: sin x is sin r, cos r, -sin r, -cos r; cos x is cos r, -sin r, -cos r, sin r.
+    let (odd, half_turn) = (q.int_bit(0), q.int_bit(1));
+    let s = odd.select(cos_r, sin_r);
+    let c = odd.select(sin_r, cos_r);
+    let s = half_turn.select(s.neg(), s);
+    let c = (odd ^ half_turn).select(c.neg(), c);
+    // sin(±0) = ±0: the polynomial's `poly * z * r + r` turns -0 into +0.
+    let s = x.eq(splat(0.0)).select(x, s);
+    (
+        bad.select(splat(f32::NAN), s),
+        bad.select(splat(f32::NAN), c),
+    )
 }
 
-/// `atan(x)`.
+/// `atan(x)`: Cephes' `atanf`, the argument reduced by `tan(pi/8)` and `tan(3 pi/8)`
+/// (`atan x = pi/2 + atan(-1/x)`, `pi/4 + atan((x - 1)/(x + 1))`).
 #[inline(always)]
-pub(super) fn atan(x: f32x8) -> f32x8 {
-    keep_nan(x, x.atan())
+pub(super) fn atan(x: Lanes) -> Lanes {
+    let a = x.abs();
+    let big = a.gt(splat(2.414_213_562_373_095));
+    let mid = a.gt(splat(0.414_213_562_373_095));
+    let num = big.select(splat(-1.0), mid.select(a - splat(1.0), a));
+    let den = big.select(a, mid.select(a + splat(1.0), splat(1.0)));
+    let t = num / den;
+    let offset = big.select(
+        splat(std::f32::consts::FRAC_PI_2),
+        mid.select(splat(std::f32::consts::FRAC_PI_4), splat(0.0)),
+    );
+    let z = t * t;
+    let p = odd_series(
+        t,
+        z,
+        &[
+            8.053_744_495_38e-2,
+            -1.387_768_560_32e-1,
+            1.997_771_064_78e-1,
+            -3.333_294_915_39e-1,
+        ],
+    );
+    keep_nan(x, (offset + p).copysign(x))
 }
 
 /// `tanh(x)`: odd polynomial below 0.625, `1 - 2 / (e^2|x| + 1)` above.
 #[inline(always)]
-pub(super) fn tanh(x: f32x8) -> f32x8 {
+pub(super) fn tanh(x: Lanes) -> Lanes {
     let a = x.abs();
     let z = x * x;
-    let small = poly(
+    let small = odd_series(
+        a,
         z,
         &[
             -5.704_988_7e-3,
@@ -171,29 +228,27 @@ pub(super) fn tanh(x: f32x8) -> f32x8 {
             1.333_144_2e-1,
             -3.333_328_2e-1,
         ],
-    ) * z
-        * a
-        + a;
+    );
     let large = splat(1.0) - splat(2.0) / (exp(a + a) + splat(1.0));
-    let y = a.cmp_lt(splat(0.625)).blend(small, large);
+    let y = a.lt(splat(0.625)).select(small, large);
     keep_nan(x, y.copysign(x))
 }
 
 /// `sinh(x)`: odd polynomial below 1, `(e^|x| - e^-|x|) / 2` above.
 #[inline(always)]
-pub(super) fn sinh(x: f32x8) -> f32x8 {
+pub(super) fn sinh(x: Lanes) -> Lanes {
     let a = x.abs();
     let z = x * x;
-    let small = poly(z, &[2.037_219_1e-4, 8.330_283_8e-3, 1.666_671_6e-1]) * z * a + a;
+    let small = odd_series(a, z, &[2.037_219_1e-4, 8.330_283_8e-3, 1.666_671_6e-1]);
     let e = exp(a);
     let large = splat(0.5) * e - splat(0.5) / e;
-    let y = a.cmp_lt(splat(1.0)).blend(small, large);
+    let y = a.lt(splat(1.0)).select(small, large);
     keep_nan(x, y.copysign(x))
 }
 
 /// `cosh(x) = (e^|x| + e^-|x|) / 2`.
 #[inline(always)]
-pub(super) fn cosh(x: f32x8) -> f32x8 {
+pub(super) fn cosh(x: Lanes) -> Lanes {
     let e = exp(x.abs());
     splat(0.5) * e + splat(0.5) / e
 }
@@ -201,10 +256,11 @@ pub(super) fn cosh(x: f32x8) -> f32x8 {
 /// `asinh(x)`: odd polynomial below 0.5, `ln(|x| + sqrt(x^2 + 1))` up to 1500,
 /// `ln|x| + ln 2` above (where `x^2` could overflow).
 #[inline(always)]
-pub(super) fn asinh(x: f32x8) -> f32x8 {
+pub(super) fn asinh(x: Lanes) -> Lanes {
     let a = x.abs();
     let z = x * x;
-    let small = poly(
+    let small = odd_series(
+        a,
         z,
         &[
             2.012_200_3e-2,
@@ -212,24 +268,23 @@ pub(super) fn asinh(x: f32x8) -> f32x8 {
             7.484_758_6e-2,
             -1.666_628_8e-1,
         ],
-    ) * z
-        * a
-        + a;
+    );
     let mid = ln(a + (z + splat(1.0)).sqrt());
     let large = ln(a) + splat(std::f32::consts::LN_2);
     let y = a
-        .cmp_lt(splat(0.5))
-        .blend(small, a.cmp_gt(splat(1500.0)).blend(large, mid));
+        .lt(splat(0.5))
+        .select(small, a.gt(splat(1500.0)).select(large, mid));
     keep_nan(x, y.copysign(x))
 }
 
 /// `atanh(x)`: odd polynomial below 0.5, `ln((1 + |x|) / (1 - |x|)) / 2` above; infinite
 /// at ±1, NaN beyond.
 #[inline(always)]
-pub(super) fn atanh(x: f32x8) -> f32x8 {
+pub(super) fn atanh(x: Lanes) -> Lanes {
     let a = x.abs();
     let z = x * x;
-    let small = poly(
+    let small = odd_series(
+        a,
         z,
         &[
             1.817_400_8e-1,
@@ -238,18 +293,16 @@ pub(super) fn atanh(x: f32x8) -> f32x8 {
             1.997_821_6e-1,
             3.333_373e-1,
         ],
-    ) * z
-        * a
-        + a;
+    );
     let large = splat(0.5) * ln((splat(1.0) + a) / (splat(1.0) - a));
-    let y = a.cmp_lt(splat(0.5)).blend(small, large);
+    let y = a.lt(splat(0.5)).select(small, large);
     keep_nan(x, y.copysign(x))
 }
 
 /// `erf(x)`: odd polynomial below 1 (Cephes), `1 - erfc(|x|)` above with Numerical
 /// Recipes' `erfc` (relative error below 1.2e-7).
 #[inline(always)]
-pub(super) fn erf(x: f32x8) -> f32x8 {
+pub(super) fn erf(x: Lanes) -> Lanes {
     let a = x.abs();
     let z = x * x;
     let small = a * poly(
@@ -282,19 +335,19 @@ pub(super) fn erf(x: f32x8) -> f32x8 {
     );
     let erfc = t * exp(q - z);
     let large = splat(1.0) - erfc;
-    let y = a.cmp_lt(splat(1.0)).blend(small, large);
-    let y = a.cmp_gt(splat(10.0)).blend(splat(1.0), y);
+    let y = a.lt(splat(1.0)).select(small, large);
+    let y = a.gt(splat(10.0)).select(splat(1.0), y);
     keep_nan(x, y.copysign(x))
 }
 
 /// `1 / (1 + e^-x)`, as libtorch's kernel computes it.
 #[inline(always)]
-pub(super) fn sigmoid(x: f32x8) -> f32x8 {
+pub(super) fn sigmoid(x: Lanes) -> Lanes {
     splat(1.0) / (splat(1.0) + exp(neg(x)))
 }
 
 /// torch's `softplus` (beta 1, threshold 20): `x` above 20, else `log1p(e^x)`.
 #[inline(always)]
-pub(super) fn softplus(x: f32x8) -> f32x8 {
-    x.cmp_gt(splat(20.0)).blend(x, ln_1p(exp(x)))
+pub(super) fn softplus(x: Lanes) -> Lanes {
+    x.gt(splat(20.0)).select(x, ln_1p(exp(x)))
 }
