@@ -1,6 +1,6 @@
 //! The fused CPU kernel: a compiled [`Program`] run element by element over f32 slices,
 //! all of its ops (`f` and `f'` together) on one small cache-resident chunk before the
-//! next, in parallel over libtorch's thread count.
+//! next, in parallel on libtorch's own threads (`team.rs`).
 //!
 //! Op by op, every node of a program is a pass over the whole activation tensor (tens of
 //! MB for a WRN layer): memory traffic, one allocation and one libtorch dispatch per op.
@@ -25,13 +25,14 @@ use std::mem::MaybeUninit;
 
 use super::lanes::{Lanes, WIDTH};
 use super::program::{Node, Program, Ref};
+use super::team;
 use super::vmath::{self, splat};
 
 /// Elements per chunk of the inner loop: the scratch buffer is one chunk per node
 /// (4 KiB each), so a program of a few dozen nodes stays within the L2 cache.
 pub(super) const LANES: usize = 1024;
 
-/// Below this many elements a single thread does the work (spawning costs more).
+/// Below this many elements a single thread does the work (waking a team costs more).
 const PARALLEL_MIN: usize = 64 * LANES;
 
 /// The f32 EPS of the protected ops, as libtorch sees the f64 scalar on an f32 tensor.
@@ -73,6 +74,9 @@ pub(super) struct Fused {
     nodes: usize,
     outputs: Vec<Src>,
 }
+
+/// One thread's part of a call: a range of the input and the same range of each output.
+type Share<'a> = (&'a [f32], Vec<&'a mut [MaybeUninit<f32>]>);
 
 /// A chunk operand resolved against the buffers: lanes or a scalar.
 #[derive(Clone, Copy)]
@@ -191,18 +195,14 @@ impl Fused {
                 // Contiguous ranges, one per thread, cut at chunk boundaries; every
                 // element is computed the same wherever the cuts fall.
                 let per = n.div_ceil(threads).div_ceil(LANES) * LANES;
-                let mut parts: Vec<Vec<&mut [MaybeUninit<f32>]>> =
-                    input.chunks(per).map(|_| Vec::new()).collect();
+                let mut parts: Vec<Share<'_>> =
+                    input.chunks(per).map(|x| (x, Vec::new())).collect();
                 for out in outputs {
                     for (part, piece) in parts.iter_mut().zip(out.chunks_mut(per)) {
-                        part.push(piece);
+                        part.1.push(piece);
                     }
                 }
-                std::thread::scope(|scope| {
-                    for (x, mut ys) in input.chunks(per).zip(parts) {
-                        scope.spawn(move || self.run_slices(x, &mut ys));
-                    }
-                });
+                team::run_shares(parts, |(x, mut ys)| self.run_slices(x, &mut ys));
             }
         }
         outs.into_iter()

@@ -49,6 +49,7 @@ mod fused;
 mod kernels;
 mod lanes;
 mod program;
+mod team;
 #[cfg(test)]
 mod tests;
 mod vmath;

@@ -1,0 +1,165 @@
+//! Running the shares of a fused kernel call on libtorch's own CPU threads.
+//!
+//! libtorch parallelises its CPU ops with OpenMP. After each op the runtime's worker
+//! threads spin for a while (libgomp's default is some 300,000 rounds, milliseconds)
+//! before they sleep, so a kernel that spawned threads of its own right after a libtorch
+//! op had them compete with a spinning worker for the cores: on 2 cores, one of its two
+//! threads ran at half speed. Where libtorch's OpenMP runtime is libgomp (torch-sys links
+//! it on every target but Apple's and MSVC's), the shares run as one OpenMP parallel
+//! region through libgomp's `GOMP_parallel` entry point, on the same team of threads as
+//! libtorch's own ops (its first member is the calling thread); elsewhere on scoped
+//! threads, one share on the calling thread.
+
+use std::sync::Mutex;
+
+/// Runs `work` once for every element of `shares`, in parallel on at most
+/// `shares.len()` threads. A team smaller than asked for runs several shares per thread.
+pub(super) fn run_shares<S: Send>(shares: Vec<S>, work: impl Fn(S) + Sync) {
+    run_shares_on(run_team, shares, work)
+}
+
+/// A way to run a team: `team(threads, member)` calls `member(index, size)` on each of
+/// its at most `threads` threads.
+type TeamRunner = fn(usize, &(dyn Fn(usize, usize) + Sync));
+
+/// [`run_shares`] on the teams of `team`.
+fn run_shares_on<S: Send>(team: TeamRunner, shares: Vec<S>, work: impl Fn(S) + Sync) {
+    if shares.len() <= 1 {
+        shares.into_iter().for_each(work);
+        return;
+    }
+    let count = shares.len();
+    // One slot per share, taken by exactly one thread: the locks are never contended.
+    let slots: Vec<Mutex<Option<S>>> = shares.into_iter().map(|s| Mutex::new(Some(s))).collect();
+    let member = |index: usize, team: usize| {
+        for slot in slots.iter().skip(index).step_by(team.max(1)) {
+            let share = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(share) = share {
+                work(share);
+            }
+        }
+    };
+    team(count, &member);
+}
+
+/// Calls `member(index, team)` on each thread of a team of at most `threads` threads;
+/// `team` is the team's real size.
+fn run_team(threads: usize, member: &(dyn Fn(usize, usize) + Sync)) {
+    #[cfg(not(any(target_env = "msvc", target_vendor = "apple")))]
+    openmp_team(threads, member);
+    #[cfg(any(target_env = "msvc", target_vendor = "apple"))]
+    scoped_team(threads, member);
+}
+
+/// [`run_team`] as an OpenMP parallel region of libgomp.
+#[cfg(not(any(target_env = "msvc", target_vendor = "apple")))]
+#[allow(unsafe_code)]
+fn openmp_team(threads: usize, member: &(dyn Fn(usize, usize) + Sync)) {
+    use std::any::Any;
+    use std::ffi::{c_int, c_uint, c_void};
+    use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
+    extern "C" {
+        // libgomp's ABI, stable since GCC 4.9: what `#pragma omp parallel` compiles to.
+        fn GOMP_parallel(
+            body: extern "C" fn(*mut c_void),
+            data: *mut c_void,
+            num_threads: c_uint,
+            flags: c_uint,
+        );
+        fn omp_get_thread_num() -> c_int;
+        fn omp_get_num_threads() -> c_int;
+    }
+
+    struct Region<'a> {
+        member: &'a (dyn Fn(usize, usize) + Sync),
+        panic: Mutex<Option<Box<dyn Any + Send>>>,
+    }
+
+    extern "C" fn body(data: *mut c_void) {
+        // SAFETY: `data` is the `Region` below, alive until `GOMP_parallel` returns, and
+        // only read (through a shared reference) by the team's threads.
+        let region = unsafe { &*(data as *const Region<'_>) };
+        // SAFETY: plain queries of the OpenMP runtime, inside the parallel region.
+        let (index, team) = unsafe { (omp_get_thread_num(), omp_get_num_threads()) };
+        let run = || (region.member)(index.max(0) as usize, team.max(1) as usize);
+        // A panic must not unwind through libgomp's C frames: it is kept and re-raised on
+        // the calling thread.
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(run)) {
+            *region.panic.lock().unwrap_or_else(|e| e.into_inner()) = Some(payload);
+        }
+    }
+
+    let region = Region {
+        member,
+        panic: Mutex::new(None),
+    };
+    let threads = c_uint::try_from(threads).unwrap_or(c_uint::MAX);
+    // SAFETY: `body` only reads `region` (its fields are `Sync`), which outlives the call:
+    // `GOMP_parallel` returns after every thread of the team has finished `body`.
+    unsafe {
+        GOMP_parallel(
+            body,
+            &region as *const Region<'_> as *mut c_void,
+            threads,
+            0,
+        )
+    };
+    if let Some(payload) = region.panic.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        resume_unwind(payload);
+    }
+}
+
+/// [`run_team`] on the calling thread and `threads - 1` scoped threads.
+#[cfg_attr(
+    not(any(target_env = "msvc", target_vendor = "apple", test)),
+    allow(dead_code)
+)]
+fn scoped_team(threads: usize, member: &(dyn Fn(usize, usize) + Sync)) {
+    std::thread::scope(|scope| {
+        for index in 1..threads {
+            scope.spawn(move || member(index, threads));
+        }
+        member(0, threads);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every share runs exactly once, on teams of every kind and size.
+    #[test]
+    fn every_share_runs_once() {
+        let teams: [(&str, TeamRunner); 4] = [
+            ("run_team", run_team),
+            ("scoped", scoped_team),
+            ("scoped team of 2", |_, member| scoped_team(2, member)),
+            ("one thread", |_, member| member(0, 1)),
+        ];
+        for (name, team) in teams {
+            for count in [0, 1, 2, 5] {
+                let done = Mutex::new(Vec::new());
+                run_shares_on(team, (0..count).collect(), |share: usize| {
+                    done.lock().unwrap().push(share);
+                });
+                let mut done = done.into_inner().unwrap();
+                done.sort_unstable();
+                assert_eq!(
+                    done,
+                    (0..count).collect::<Vec<_>>(),
+                    "{name}, {count} shares"
+                );
+            }
+        }
+    }
+
+    /// A panic in a share reaches the caller.
+    #[test]
+    fn a_panicking_share_panics_the_caller() {
+        let caught = std::panic::catch_unwind(|| {
+            run_shares(vec![1, 2, 3], |share: i32| assert_ne!(share, 2, "share 2"))
+        });
+        assert!(caught.is_err());
+    }
+}
