@@ -135,12 +135,6 @@ impl Lanes {
         self.map(f32::sqrt)
     }
 
-    /// The larger lane of the two; `other` where either is NaN (callers pass no NaN).
-    #[inline(always)]
-    pub(super) fn max(self, other: Lanes) -> Lanes {
-        self.zip(other, |a, b| if a > b { a } else { b })
-    }
-
     /// The smaller lane of the two; `other` where either is NaN (callers pass no NaN).
     #[inline(always)]
     pub(super) fn min(self, other: Lanes) -> Lanes {
