@@ -63,6 +63,43 @@ enum Op {
     Binary(BinaryOp, Src, Src),
     /// `selector * other`, 0 wherever the selector is 0 (see `Node::Masked`).
     Masked(Src, Src),
+    /// Two unary ops of one operand that share their costly part, written to the nodes
+    /// `[first, second]` (see [`Pair`]); stands at the first of the two nodes.
+    Pair(Pair, Src, [usize; 2]),
+}
+
+/// Unary ops whose values share an elementary function, as an op and its derivative
+/// often do: computed together, each from one evaluation of it, with the same bits as
+/// apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pair {
+    /// `sin` and `cos`: one `sin_cos`.
+    SinCos,
+    /// `sinh` and `cosh`: one `e^|x|`.
+    SinhCosh,
+    /// `erf` and the Gaussian (erf's derivative up to a constant): one `e^(-x^2)`.
+    ErfGaussian,
+    /// `sinc` and its derivative: one `sin_cos`.
+    SincDSinc,
+}
+
+impl Pair {
+    const ALL: [Pair; 4] = [
+        Pair::SinCos,
+        Pair::SinhCosh,
+        Pair::ErfGaussian,
+        Pair::SincDSinc,
+    ];
+
+    /// The two ops, in the order of the pair's nodes.
+    fn ops(self) -> [UnaryOp; 2] {
+        match self {
+            Pair::SinCos => [UnaryOp::Sin, UnaryOp::Cos],
+            Pair::SinhCosh => [UnaryOp::Sinh, UnaryOp::Cosh],
+            Pair::ErfGaussian => [UnaryOp::Erf, UnaryOp::Gaussian],
+            Pair::SincDSinc => [UnaryOp::Sinc, UnaryOp::DSinc],
+        }
+    }
 }
 
 /// A program ready for fused evaluation of some of its values.
@@ -125,6 +162,25 @@ macro_rules! map2 {
 impl Fused {
     /// Compiles the values `outputs` of `program`.
     pub(super) fn new(program: &Program, outputs: &[Ref]) -> Fused {
+        Fused::compile(program, outputs, true)
+    }
+
+    /// [`Fused::new`] with every op on its own, no [`Pair`]s: what pairs must equal.
+    #[cfg(test)]
+    pub(super) fn unpaired(program: &Program, outputs: &[Ref]) -> Fused {
+        Fused::compile(program, outputs, false)
+    }
+
+    /// Number of [`Op::Pair`]s.
+    #[cfg(test)]
+    pub(super) fn pairs(&self) -> usize {
+        self.ops
+            .iter()
+            .filter(|(_, op)| matches!(op, Op::Pair(..)))
+            .count()
+    }
+
+    fn compile(program: &Program, outputs: &[Ref], pairs: bool) -> Fused {
         let n = program.nodes.len();
         let mut needed = vec![false; n];
         for r in outputs {
@@ -149,7 +205,7 @@ impl Fused {
                 }
             }
         }
-        let ops = (0..n)
+        let mut ops: Vec<(usize, Op)> = (0..n)
             .filter(|&i| needed[i])
             .map(|i| {
                 let op = match program.nodes[i] {
@@ -160,6 +216,9 @@ impl Fused {
                 (i, op)
             })
             .collect();
+        if pairs {
+            pair_up(&mut ops, program);
+        }
         Fused {
             ops,
             nodes: n,
@@ -300,7 +359,6 @@ impl Fused {
         for &(i, op) in &self.ops {
             // Operands are earlier nodes: below node i in the buffer.
             let (done, rest) = scratch.split_at_mut(i * W);
-            let out = &mut rest[..m];
             let val = |s: Src| -> Val<'_> {
                 match s {
                     Src::X => Val::Slice(x),
@@ -311,18 +369,29 @@ impl Fused {
             match op {
                 Op::Unary(op, a) => match val(a) {
                     Val::Slice(a) => {
-                        unary(op, a, out);
+                        unary(op, a, &mut rest[..m]);
                     }
                     // Unary ops of constants are folded; kept total.
                     Val::Scalar(c) => {
                         let v = unary(op, &[splat(c)], &mut [splat(0.0)]);
-                        out.fill(v);
+                        rest[..m].fill(v);
                     }
                 },
-                Op::Binary(op, a, b) => binary(op, val(a), val(b), out),
+                Op::Binary(op, a, b) => binary(op, val(a), val(b), &mut rest[..m]),
                 Op::Masked(s, g) => {
                     let (s, g) = (val(s), val(g));
+                    let out = &mut rest[..m];
                     map2!(s, g, out, |s, g| s.eq(splat(0.0)).select(s, s * g));
+                }
+                Op::Pair(pair, a, [first, second]) => {
+                    // Both nodes are at or after node i: `rest` holds them.
+                    let Val::Slice(a) = val(a) else {
+                        unreachable!("pairs are only formed over X or a node");
+                    };
+                    let (lo, hi) = rest.split_at_mut((first.max(second) - i) * W);
+                    let (p, q) = (&mut lo[(first.min(second) - i) * W..][..m], &mut hi[..m]);
+                    let (p, q) = if first < second { (p, q) } else { (q, p) };
+                    pair_values(pair, a, p, q);
                 }
             }
         }
@@ -374,6 +443,80 @@ fn constant_operand(op: BinaryOp, b: Ref) -> Src {
     }
 }
 
+/// Replaces each two unary ops of [`Pair`] over the same operand (the input or a node)
+/// by one [`Op::Pair`] at the earlier node.
+fn pair_up(ops: &mut Vec<(usize, Op)>, program: &Program) {
+    let unary_of = |node: usize| match program.nodes[node] {
+        Node::Unary(op, a @ (Ref::X | Ref::Node(_))) => Some((op, a)),
+        _ => None,
+    };
+    let mut paired = vec![false; program.nodes.len()];
+    let mut replaced = Vec::new();
+    for (k, &(i, _)) in ops.iter().enumerate() {
+        let Some((op, a)) = unary_of(i) else { continue };
+        if paired[i] {
+            continue;
+        }
+        for pair in Pair::ALL {
+            let [p, q] = pair.ops();
+            let partner_op = if op == p {
+                q
+            } else if op == q {
+                p
+            } else {
+                continue;
+            };
+            let partner = ops[k + 1..]
+                .iter()
+                .map(|&(j, _)| j)
+                .find(|&j| !paired[j] && unary_of(j) == Some((partner_op, a)));
+            if let Some(j) = partner {
+                paired[i] = true;
+                paired[j] = true;
+                let nodes = if op == p { [i, j] } else { [j, i] };
+                replaced.push((k, Op::Pair(pair, a.into(), nodes)));
+            }
+            break;
+        }
+    }
+    for (k, op) in replaced {
+        ops[k].1 = op;
+    }
+    // The later node of each pair is written by the pair's op.
+    ops.retain(|(i, op)| !paired[*i] || matches!(op, Op::Pair(..)));
+}
+
+/// The two values of `pair` at `a`, into `p` and `q` (the pair's nodes in order).
+#[inline(always)]
+fn pair_values(pair: Pair, a: &[Lanes], p: &mut [Lanes], q: &mut [Lanes]) {
+    let outs = p.iter_mut().zip(q.iter_mut()).zip(a);
+    match pair {
+        Pair::SinCos => {
+            for ((p, q), &v) in outs {
+                (*p, *q) = vmath::sin_cos(v);
+            }
+        }
+        Pair::SinhCosh => {
+            for ((p, q), &v) in outs {
+                let e = vmath::exp(v.abs());
+                (*p, *q) = (vmath::sinh_of(v, e), vmath::cosh_of(e));
+            }
+        }
+        Pair::ErfGaussian => {
+            for ((p, q), &v) in outs {
+                let g = vmath::gaussian(v);
+                (*p, *q) = (vmath::erf_of(v, g), g);
+            }
+        }
+        Pair::SincDSinc => {
+            for ((p, q), &v) in outs {
+                let sc = vmath::sin_cos(v.eq(splat(0.0)).select(splat(1.0), v));
+                (*p, *q) = (sinc_of(v, sc), dsinc_of(v, sc));
+            }
+        }
+    }
+}
+
 /// Lanes where either operand is NaN get NaN, as `maximum`/`minimum`/`clamp` give.
 #[inline(always)]
 fn nan_of(a: Lanes, b: Lanes, y: Lanes) -> Lanes {
@@ -383,18 +526,29 @@ fn nan_of(a: Lanes, b: Lanes, y: Lanes) -> Lanes {
 /// `sin(x) / x`, 1 at 0.
 #[inline(always)]
 fn sinc(v: Lanes) -> Lanes {
+    sinc_of(v, vmath::sin_cos(v.eq(splat(0.0)).select(splat(1.0), v)))
+}
+
+/// [`sinc`] from `sin_cos` of `v` with its zero lanes set to 1 (shared with [`dsinc_of`]).
+#[inline(always)]
+fn sinc_of(v: Lanes, (sn, _): (Lanes, Lanes)) -> Lanes {
     let zero = v.eq(splat(0.0));
     let safe = zero.select(splat(1.0), v);
-    let s = vmath::sin_cos(safe).0 / safe;
-    zero.select(splat(1.0), s)
+    zero.select(splat(1.0), sn / safe)
 }
 
 /// `(cos(x) - sin(x) / x) / x`, by its Taylor series below `|x| = 0.5`, as `kernels::dsinc`.
 #[inline(always)]
 fn dsinc(v: Lanes) -> Lanes {
+    dsinc_of(v, vmath::sin_cos(v.eq(splat(0.0)).select(splat(1.0), v)))
+}
+
+/// [`dsinc`] from `sin_cos` of `v` with its zero lanes set to 1 (only the lanes of
+/// magnitude 0.5 and above use it).
+#[inline(always)]
+fn dsinc_of(v: Lanes, (sn, cs): (Lanes, Lanes)) -> Lanes {
     let small = v.abs().lt(splat(0.5));
     let safe = small.select(splat(1.0), v);
-    let (sn, cs) = vmath::sin_cos(safe);
     let d = (cs - sn / safe) / safe;
     let x2 = v * v;
     let s = x2 * splat((1.0 / 45360.0f64) as f32) + splat((-1.0 / 840.0f64) as f32);
@@ -445,7 +599,7 @@ fn unary(op: UnaryOp, a: &[Lanes], out: &mut [Lanes]) -> Lanes {
         UnaryOp::Cube => map1!(a, out, |v| v * v * v),
         UnaryOp::Sqrt => map1!(a, out, |v| v.sqrt()),
         UnaryOp::Exp => map1!(a, out, |v| vmath::exp(v)),
-        UnaryOp::Gaussian => map1!(a, out, |v| vmath::exp(vmath::neg(v * v))),
+        UnaryOp::Gaussian => map1!(a, out, |v| vmath::gaussian(v)),
         UnaryOp::Softplus => map1!(a, out, |v| vmath::softplus(v)),
         UnaryOp::LogAbs => map1!(a, out, |v| vmath::ln((v + splat(EPS32)).abs())),
         UnaryOp::Sin => map1!(a, out, |v| vmath::sin_cos(v).0),

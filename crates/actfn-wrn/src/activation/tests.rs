@@ -688,3 +688,48 @@ fn fused_instruction_sets_give_identical_bits() {
     }
     assert!(checked > 60, "only {checked} functions had a fused kernel");
 }
+
+/// Ops computed as a pair (`sin` with `cos`, `erf` with its Gaussian, ...) give the same
+/// bits as each op on its own, for every op's derivative and random S2 functions.
+#[test]
+fn fused_pairs_give_the_bits_of_separate_ops() {
+    let mut xs: Vec<f32> = realistic_and_edge_points()
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    xs.extend([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 9000.0, -1e-40]);
+    let mut exprs: Vec<Expr> = UnaryOp::every()
+        .map(|op| Expr::unary(op, Expr::X))
+        .collect();
+    let space = SearchSpace::paper(2);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
+    exprs.extend((0..80).map(|_| space.sample(&mut rng)));
+    let isa = fused::Isa::detected();
+    let mut pairs = 0;
+    for e in &exprs {
+        let act = Activation::new(e, ActivationMode::Fused);
+        if act.is_relu() {
+            continue;
+        }
+        let (program, f, df) = parts(&act);
+        let outputs: Vec<Ref> = std::iter::once(f).chain(df).collect();
+        let paired = Fused::new(program, &outputs);
+        let apart = Fused::unpaired(program, &outputs);
+        pairs += paired.pairs();
+        let (want, got) = (apart.run_on_slice(isa, &xs), paired.run_on_slice(isa, &xs));
+        for (k, (want, got)) in want.iter().zip(&got).enumerate() {
+            for (i, (&w, &g)) in want.iter().zip(got).enumerate() {
+                let both_nan = f32::from_bits(w).is_nan() && f32::from_bits(g).is_nan();
+                assert!(
+                    w == g || both_nan,
+                    "{e}: output {k} at x = {:e}: paired {:e}, apart {:e}",
+                    xs[i],
+                    f32::from_bits(g),
+                    f32::from_bits(w)
+                );
+            }
+        }
+    }
+    // sin, cos, sinh, cosh, erf and sinc each pair with their derivative.
+    assert!(pairs >= 6, "only {pairs} pairs formed");
+}

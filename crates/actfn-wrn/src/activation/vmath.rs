@@ -239,10 +239,15 @@ pub(super) fn tanh(x: Lanes) -> Lanes {
 /// `sinh(x)`: odd polynomial below 1, `(e^|x| - e^-|x|) / 2` above.
 #[inline(always)]
 pub(super) fn sinh(x: Lanes) -> Lanes {
+    sinh_of(x, exp(x.abs()))
+}
+
+/// [`sinh`] with `e = e^|x|` given (shared with [`cosh_of`]).
+#[inline(always)]
+pub(super) fn sinh_of(x: Lanes, e: Lanes) -> Lanes {
     let a = x.abs();
     let z = x * x;
     let small = odd_series(a, z, &[2.037_219_1e-4, 8.330_283_8e-3, 1.666_671_6e-1]);
-    let e = exp(a);
     let large = splat(0.5) * e - splat(0.5) / e;
     let y = a.lt(splat(1.0)).select(small, large);
     keep_nan(x, y.copysign(x))
@@ -251,8 +256,19 @@ pub(super) fn sinh(x: Lanes) -> Lanes {
 /// `cosh(x) = (e^|x| + e^-|x|) / 2`.
 #[inline(always)]
 pub(super) fn cosh(x: Lanes) -> Lanes {
-    let e = exp(x.abs());
+    cosh_of(exp(x.abs()))
+}
+
+/// [`cosh`] from `e = e^|x|`.
+#[inline(always)]
+pub(super) fn cosh_of(e: Lanes) -> Lanes {
     splat(0.5) * e + splat(0.5) / e
+}
+
+/// `e^(-x^2)`, the Gaussian.
+#[inline(always)]
+pub(super) fn gaussian(x: Lanes) -> Lanes {
+    exp(neg(x * x))
 }
 
 /// `asinh(x)`: odd polynomial below 0.5, `ln(|x| + sqrt(x^2 + 1))` up to 1500,
@@ -310,6 +326,12 @@ pub(super) fn atanh(x: Lanes) -> Lanes {
 /// values to cancellation.)
 #[inline(always)]
 pub(super) fn erf(x: Lanes) -> Lanes {
+    erf_of(x, gaussian(x))
+}
+
+/// [`erf`] with `g = e^(-x^2)` given (shared with the Gaussian, erf's derivative).
+#[inline(always)]
+pub(super) fn erf_of(x: Lanes, g: Lanes) -> Lanes {
     let a = x.abs();
     let z = x * x;
     let small = a * poly(
@@ -335,7 +357,7 @@ pub(super) fn erf(x: Lanes) -> Lanes {
             0.254_829_592,
         ],
     );
-    let large = splat(1.0) - p * t * exp(neg(z));
+    let large = splat(1.0) - p * t * g;
     let y = a.lt(splat(1.0)).select(small, large);
     keep_nan(x, y.copysign(x))
 }
