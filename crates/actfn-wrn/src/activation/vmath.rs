@@ -11,7 +11,7 @@
 //! `actfn_expr::ops`. Multiply-adds are a product and a sum, each rounded (see
 //! `lanes.rs`).
 
-// The polynomial coefficients are written as published (Cephes, Numerical Recipes), with
+// The polynomial coefficients are written as published (Cephes, Abramowitz and Stegun), with
 // more digits than an f32 holds.
 #![allow(clippy::excessive_precision)]
 
