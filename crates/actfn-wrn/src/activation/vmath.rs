@@ -11,7 +11,7 @@
 //! `actfn_expr::ops`. Multiply-adds are a product and a sum, each rounded (see
 //! `lanes.rs`).
 
-// The polynomial coefficients are written as published (Cephes, Abramowitz and Stegun), with
+// The polynomial coefficients are written as published (Cephes, Numerical Recipes), with
 // more digits than an f32 holds.
 #![allow(clippy::excessive_precision)]
 
@@ -318,12 +318,9 @@ pub(super) fn atanh(x: Lanes) -> Lanes {
     keep_nan(x, y.copysign(x))
 }
 
-/// `erf(x)`: odd polynomial below 1 (Cephes), above it Hastings' approximation
-/// (Abramowitz and Stegun 7.1.26) `1 - t p(t) e^(-x^2)` with `t = 1 / (1 + 0.3275911 |x|)`,
-/// absolute error below 1.5e-7, a few ulps of values in `[0.84, 1]`. One exponential and
-/// one division: a ten-term `erfc` above 1 cost twice as much, and both branches are
-/// computed on every lane. (Below 1, Hastings' form loses the relative accuracy of small
-/// values to cancellation.)
+/// `erf(x)`: odd polynomial below 1 (Cephes), `1 - erfc(|x|)` above with Numerical
+/// Recipes' `erfc` (relative error below 1.2e-7), `t e^(q(t)) e^(-x^2)`: its Gaussian
+/// factor is the one erf's derivative needs, so that a pair shares it.
 #[inline(always)]
 pub(super) fn erf(x: Lanes) -> Lanes {
     erf_of(x, gaussian(x))
@@ -346,18 +343,25 @@ pub(super) fn erf_of(x: Lanes, g: Lanes) -> Lanes {
             std::f32::consts::FRAC_2_SQRT_PI,
         ],
     );
-    let t = splat(1.0) / (splat(0.327_591_1) * a + splat(1.0));
-    let p = poly(
+    let t = splat(1.0) / (splat(1.0) + splat(0.5) * a);
+    let q = poly(
         t,
         &[
-            1.061_405_429,
-            -1.453_152_027,
-            1.421_413_741,
-            -0.284_496_736,
-            0.254_829_592,
+            0.170_872_77,
+            -0.822_152_23,
+            1.488_515_9,
+            -1.135_203_98,
+            0.278_868_07,
+            -0.186_288_06,
+            0.096_784_18,
+            0.374_091_96,
+            1.000_023_7,
+            -1.265_512_2,
         ],
     );
-    let large = splat(1.0) - p * t * g;
+    // For |x| >= 1, t is in (0, 2/3] and q in (-1.27, 0.3]: e^q cannot overflow; where
+    // e^(-x^2) underflows, erfc is below f32's resolution next to 1 anyway.
+    let large = splat(1.0) - t * exp(q) * g;
     let y = a.lt(splat(1.0)).select(small, large);
     keep_nan(x, y.copysign(x))
 }
