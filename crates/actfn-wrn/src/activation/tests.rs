@@ -624,10 +624,9 @@ fn fused_output_is_independent_of_the_thread_count() {
     assert!(runs[0].allclose(&op, 1e-5, 1e-5, true));
 }
 
-/// Every instruction set the fused loop is compiled for gives the same bits (NaN's sign
-/// and payload aside), values and derivatives, for every op and for random S2 functions, on realistic and edge inputs.
-#[test]
-fn fused_instruction_sets_give_identical_bits() {
+/// Realistic and edge inputs for the bit-for-bit checks of the fused kernel: NaN,
+/// infinities, subnormals and a lane above the trigonometric reduction limit included.
+fn bit_check_points() -> Vec<f32> {
     let mut xs: Vec<f32> = realistic_and_edge_points()
         .iter()
         .map(|&v| v as f32)
@@ -638,13 +637,44 @@ fn fused_instruction_sets_give_identical_bits() {
         f32::NEG_INFINITY,
         f32::MIN_POSITIVE / 4.0,
         -1e-40,
+        9000.0,
     ]);
+    xs
+}
+
+/// Every op as a function, then `count` random S2 functions drawn with `seed`.
+fn ops_and_random_s2(count: usize, seed: u64) -> Vec<Expr> {
     let mut exprs: Vec<Expr> = UnaryOp::every()
         .map(|op| Expr::unary(op, Expr::X))
         .collect();
     let space = SearchSpace::paper(2);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(13);
-    exprs.extend((0..60).map(|_| space.sample(&mut rng)));
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    exprs.extend((0..count).map(|_| space.sample(&mut rng)));
+    exprs
+}
+
+/// Asserts that two fused runs (outputs as bits) agree, NaN's sign and payload aside.
+fn assert_same_bits(what: &str, xs: &[f32], want: &[Vec<u32>], got: &[Vec<u32>]) {
+    for (k, (want, got)) in want.iter().zip(got).enumerate() {
+        for (i, (&w, &g)) in want.iter().zip(got).enumerate() {
+            let both_nan = f32::from_bits(w).is_nan() && f32::from_bits(g).is_nan();
+            assert!(
+                w == g || both_nan,
+                "{what}: output {k} at x = {:e}: {:e} ({g:#x}) against {:e} ({w:#x})",
+                xs[i],
+                f32::from_bits(g),
+                f32::from_bits(w)
+            );
+        }
+    }
+}
+
+/// Every instruction set the fused loop is compiled for gives the same bits (NaN's sign
+/// and payload aside), values and derivatives, for every op and for random S2 functions, on realistic and edge inputs.
+#[test]
+fn fused_instruction_sets_give_identical_bits() {
+    let xs = bit_check_points();
+    let mut exprs = ops_and_random_s2(60, 13);
     exprs.extend(
         PAPER_FUNCTIONS
             .iter()
@@ -669,20 +699,8 @@ fn fused_instruction_sets_give_identical_bits() {
             .map(|&isa| kernel.run_on_slice(isa, &xs))
             .collect();
         for (isa, run) in isas.iter().zip(&runs).skip(1) {
-            for (k, (want, got)) in runs[0].iter().zip(run).enumerate() {
-                for (i, (&w, &g)) in want.iter().zip(got).enumerate() {
-                    let both_nan = f32::from_bits(w).is_nan() && f32::from_bits(g).is_nan();
-                    assert!(
-                        w == g || both_nan,
-                        "{e}: output {k} at x = {:e}: {:?} gives {:e} ({g:#x}), {:?} {:e} ({w:#x})",
-                        xs[i],
-                        isa,
-                        f32::from_bits(g),
-                        isas[0],
-                        f32::from_bits(w)
-                    );
-                }
-            }
+            let what = format!("{e}: {isa:?} against {:?}", isas[0]);
+            assert_same_bits(&what, &xs, &runs[0], run);
         }
         checked += 1;
     }
@@ -693,17 +711,8 @@ fn fused_instruction_sets_give_identical_bits() {
 /// bits as each op on its own, for every op's derivative and random S2 functions.
 #[test]
 fn fused_pairs_give_the_bits_of_separate_ops() {
-    let mut xs: Vec<f32> = realistic_and_edge_points()
-        .iter()
-        .map(|&v| v as f32)
-        .collect();
-    xs.extend([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 9000.0, -1e-40]);
-    let mut exprs: Vec<Expr> = UnaryOp::every()
-        .map(|op| Expr::unary(op, Expr::X))
-        .collect();
-    let space = SearchSpace::paper(2);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
-    exprs.extend((0..80).map(|_| space.sample(&mut rng)));
+    let xs = bit_check_points();
+    let exprs = ops_and_random_s2(80, 17);
     let isa = fused::Isa::detected();
     let mut pairs = 0;
     for e in &exprs {
@@ -716,19 +725,9 @@ fn fused_pairs_give_the_bits_of_separate_ops() {
         let paired = Fused::new(program, &outputs);
         let apart = Fused::unpaired(program, &outputs);
         pairs += paired.pairs();
+        let what = format!("{e}: paired against apart");
         let (want, got) = (apart.run_on_slice(isa, &xs), paired.run_on_slice(isa, &xs));
-        for (k, (want, got)) in want.iter().zip(&got).enumerate() {
-            for (i, (&w, &g)) in want.iter().zip(got).enumerate() {
-                let both_nan = f32::from_bits(w).is_nan() && f32::from_bits(g).is_nan();
-                assert!(
-                    w == g || both_nan,
-                    "{e}: output {k} at x = {:e}: paired {:e}, apart {:e}",
-                    xs[i],
-                    f32::from_bits(g),
-                    f32::from_bits(w)
-                );
-            }
-        }
+        assert_same_bits(&what, &xs, &want, &got);
     }
     // sin, cos, sinh, cosh, erf and sinc each pair with their derivative.
     assert!(pairs >= 6, "only {pairs} pairs formed");
