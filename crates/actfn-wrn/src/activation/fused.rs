@@ -102,6 +102,15 @@ impl Pair {
             Pair::SincDSinc => [UnaryOp::Sinc, UnaryOp::DSinc],
         }
     }
+
+    /// The pair `op` belongs to, its partner op, and whether `op` is the pair's first.
+    fn of(op: UnaryOp) -> Option<(Pair, UnaryOp, bool)> {
+        Pair::ALL.into_iter().find_map(|pair| match pair.ops() {
+            [p, q] if p == op => Some((pair, q, true)),
+            [p, q] if q == op => Some((pair, p, false)),
+            _ => None,
+        })
+    }
 }
 
 /// A program ready for fused evaluation of some of its values.
@@ -459,26 +468,18 @@ fn pair_up(ops: &mut Vec<(usize, Op)>, program: &Program) {
         if paired[i] {
             continue;
         }
-        for pair in Pair::ALL {
-            let [p, q] = pair.ops();
-            let partner_op = if op == p {
-                q
-            } else if op == q {
-                p
-            } else {
-                continue;
-            };
-            let partner = ops[k + 1..]
-                .iter()
-                .map(|&(j, _)| j)
-                .find(|&j| !paired[j] && unary_of(j) == Some((partner_op, a)));
-            if let Some(j) = partner {
-                paired[i] = true;
-                paired[j] = true;
-                let nodes = if op == p { [i, j] } else { [j, i] };
-                replaced.push((k, Op::Pair(pair, a.into(), nodes)));
-            }
-            break;
+        let Some((pair, partner_op, first)) = Pair::of(op) else {
+            continue;
+        };
+        let partner = ops[k + 1..]
+            .iter()
+            .map(|&(j, _)| j)
+            .find(|&j| !paired[j] && unary_of(j) == Some((partner_op, a)));
+        if let Some(j) = partner {
+            paired[i] = true;
+            paired[j] = true;
+            let nodes = if first { [i, j] } else { [j, i] };
+            replaced.push((k, Op::Pair(pair, a.into(), nodes)));
         }
     }
     for (k, op) in replaced {
