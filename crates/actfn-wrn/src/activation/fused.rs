@@ -7,10 +7,10 @@
 //! Fused, the input is read once and `f` and `f'` are written once; the intermediates of
 //! a chunk of [`LANES`] elements live in a small scratch buffer that stays in the L1
 //! cache. Each op is a tight loop over the chunk's vectors of [`WIDTH`] lanes (see
-//! `lanes.rs`), compiled for AVX2 and for the baseline and chosen at run time. The C
-//! library's scalar transcendental functions would cost more than the memory passes
-//! saved, so `vmath.rs` evaluates them on whole vectors, accurate to a few ulps like
-//! libtorch's vectorised kernels.
+//! `lanes.rs`), compiled for AVX2 with FMA and for the baseline and chosen at run time.
+//! The C library's scalar transcendental functions would cost more than the memory
+//! passes saved, so `vmath.rs` evaluates them on whole vectors, accurate to a few ulps
+//! like libtorch's vectorised kernels.
 //!
 //! Each op mirrors the tensor function of `kernels.rs` (and thereby `actfn_expr::ops`):
 //! the same formulas in the same f32 order, the same EPS (rounded to f32, as the scalar
@@ -83,14 +83,17 @@ enum Pair {
     ErfGaussian,
     /// `sinc` and its derivative: one `sin_cos`.
     SincDSinc,
+    /// `softplus` and the sigmoid (softplus' derivative): one `e^x`.
+    SoftplusSigmoid,
 }
 
 impl Pair {
-    const ALL: [Pair; 4] = [
+    const ALL: [Pair; 5] = [
         Pair::SinCos,
         Pair::SinhCosh,
         Pair::ErfGaussian,
         Pair::SincDSinc,
+        Pair::SoftplusSigmoid,
     ];
 
     /// The two ops, in the order of the pair's nodes.
@@ -100,6 +103,7 @@ impl Pair {
             Pair::SinhCosh => [UnaryOp::Sinh, UnaryOp::Cosh],
             Pair::ErfGaussian => [UnaryOp::Erf, UnaryOp::Gaussian],
             Pair::SincDSinc => [UnaryOp::Sinc, UnaryOp::DSinc],
+            Pair::SoftplusSigmoid => [UnaryOp::Softplus, UnaryOp::Sigmoid],
         }
     }
 
@@ -314,14 +318,14 @@ impl Fused {
         assert!(isa.is_available(), "{isa:?} is not available on this CPU");
         match isa {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: the CPU has AVX2 (checked above).
+            // SAFETY: the CPU has AVX2 and FMA (checked above).
             Isa::Avx2 => unsafe { self.run_slices_avx2(x, ys) },
             Isa::Baseline => self.run_slices_inline(x, ys),
         }
     }
 
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn run_slices_avx2(&self, x: &[f32], ys: &mut [&mut [MaybeUninit<f32>]]) {
         self.run_slices_inline(x, ys)
     }
@@ -502,7 +506,7 @@ fn pair_values(pair: Pair, a: &[Lanes], p: &mut [Lanes], q: &mut [Lanes]) {
         Pair::SinhCosh => {
             for ((p, q), &v) in outs {
                 let e = vmath::exp(v.abs());
-                (*p, *q) = (vmath::sinh_of(v, e), vmath::cosh_of(e));
+                (*p, *q) = (vmath::sinh_of(v, e), vmath::cosh_of(v, e));
             }
         }
         Pair::ErfGaussian => {
@@ -515,6 +519,12 @@ fn pair_values(pair: Pair, a: &[Lanes], p: &mut [Lanes], q: &mut [Lanes]) {
             for ((p, q), &v) in outs {
                 let sc = vmath::sin_cos(v.eq(splat(0.0)).select(splat(1.0), v));
                 (*p, *q) = (sinc_of(v, sc), dsinc_of(v, sc));
+            }
+        }
+        Pair::SoftplusSigmoid => {
+            for ((p, q), &v) in outs {
+                let e = vmath::exp(v);
+                (*p, *q) = (vmath::softplus_of(v, e), vmath::sigmoid_of(v, e));
             }
         }
     }
@@ -653,7 +663,8 @@ fn binary(op: BinaryOp, a: Val<'_>, b: Val<'_>, out: &mut [Lanes]) {
 /// `fused_instruction_sets_give_identical_bits` checks each entry against the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Isa {
-    /// 256-bit vectors (x86-64 with AVX2).
+    /// 256-bit vectors and fused multiply-adds (x86-64 with AVX2 and FMA: every AVX2
+    /// processor of Intel's and AMD's).
     Avx2,
     /// What the target guarantees: SSE2 on x86-64, plain code elsewhere.
     Baseline,
@@ -676,7 +687,10 @@ impl Isa {
     pub(super) fn is_available(self) -> bool {
         match self {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            Isa::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
             #[cfg(not(target_arch = "x86_64"))]
             Isa::Avx2 => false,
             Isa::Baseline => true,

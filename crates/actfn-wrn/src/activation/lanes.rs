@@ -2,13 +2,16 @@
 //!
 //! Each op is a fixed-length loop of one IEEE operation per lane, which the compiler
 //! turns into SIMD instructions of the width the calling function is compiled for:
-//! `fused.rs` compiles its chunk loop for AVX2 and for the x86-64 baseline
+//! `fused.rs` compiles its chunk loop for AVX2 with FMA and for the x86-64 baseline
 //! (SSE2), and picks one at run time. A library of vector types with a compile-time choice
 //! of instructions would be stuck at the baseline in a portable binary.
 //!
-//! No op fuses a multiply with an add or approximates a reciprocal, and rounding to an
-//! integer uses the exact `2^23` trick, so each lane's result has the same bits whatever
-//! the instruction set: a run gives the same numbers on every x86-64 machine.
+//! Every op is exactly rounded IEEE arithmetic: a multiply-add is fused only where it is
+//! written as [`Lanes::mul_add`] (one rounding: the FMA instruction where the set has it,
+//! the C library's correctly rounded `fmaf` elsewhere), no reciprocal is approximated, and
+//! rounding to an integer uses the exact `2^23` trick. So each lane's result has the same
+//! bits whatever the instruction set: a run gives the same numbers on every x86-64
+//! machine.
 
 use std::ops::{Add, BitAnd, BitOr, BitXor, Div, Mul, Not, Sub};
 
@@ -125,6 +128,17 @@ impl Lanes {
         let mut r = [0.0; WIDTH];
         for ((r, &a), &s) in r.iter_mut().zip(&self.0).zip(&sign.0) {
             *r = f32::from_bits((a.to_bits() & !SIGN) | (s.to_bits() & SIGN));
+        }
+        Lanes(r)
+    }
+
+    /// `self * b + c` with one rounding (a fused multiply-add). Polynomials are a chain
+    /// of these: half the instructions of a product and a sum, and more accurate.
+    #[inline(always)]
+    pub(super) fn mul_add(self, b: Lanes, c: Lanes) -> Lanes {
+        let mut r = [0.0; WIDTH];
+        for (((r, &a), &b), &c) in r.iter_mut().zip(&self.0).zip(&b.0).zip(&c.0) {
+            *r = a.mul_add(b, c);
         }
         Lanes(r)
     }
