@@ -37,6 +37,10 @@ pub(super) const LANES: usize = 128;
 /// Below this many elements a single thread does the work (waking a team costs more).
 const PARALLEL_MIN: usize = 65_536;
 
+/// Shares per thread of a parallel call: small enough that a thread slowed down by
+/// something else on its core leaves its last shares to the others.
+const SHARES_PER_THREAD: usize = 4;
+
 /// The f32 EPS of the protected ops, as libtorch sees the f64 scalar on an f32 tensor.
 const EPS32: f32 = EPS as f32;
 
@@ -266,9 +270,10 @@ impl Fused {
                 let mut outputs = outputs;
                 self.run_slices(input, &mut outputs);
             } else {
-                // Contiguous ranges, one per thread, cut at chunk boundaries; every
-                // element is computed the same wherever the cuts fall.
-                let per = n.div_ceil(threads).div_ceil(LANES) * LANES;
+                // Contiguous ranges, a few per thread (taken by whichever thread is
+                // free), cut at chunk boundaries; every element is computed the same
+                // wherever the cuts fall.
+                let per = n.div_ceil(threads * SHARES_PER_THREAD).div_ceil(LANES) * LANES;
                 let mut parts: Vec<Share<'_>> =
                     input.chunks(per).map(|x| (x, Vec::new())).collect();
                 for out in outputs {
@@ -276,7 +281,7 @@ impl Fused {
                         part.1.push(piece);
                     }
                 }
-                team::run_shares(parts, |(x, mut ys)| self.run_slices(x, &mut ys));
+                team::run_shares(threads, parts, |(x, mut ys)| self.run_slices(x, &mut ys));
             }
         }
         outs.into_iter()

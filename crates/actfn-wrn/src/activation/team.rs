@@ -10,12 +10,15 @@
 //! libtorch's own ops (its first member is the calling thread); elsewhere on scoped
 //! threads, one share on the calling thread.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-/// Runs `work` once for every element of `shares`, in parallel on at most
-/// `shares.len()` threads. A team smaller than asked for runs several shares per thread.
-pub(super) fn run_shares<S: Send>(shares: Vec<S>, work: impl Fn(S) + Sync) {
-    run_shares_on(run_team, shares, work)
+/// Runs `work` once for every element of `shares`, in parallel on a team of at most
+/// `threads` threads. Each thread takes the next share not yet taken until none is left,
+/// so that a thread slowed down (by another process on its core, say) takes fewer shares
+/// instead of keeping the others waiting at the end.
+pub(super) fn run_shares<S: Send>(threads: usize, shares: Vec<S>, work: impl Fn(S) + Sync) {
+    run_shares_on(run_team, threads, shares, work)
 }
 
 /// A way to run a team: `team(threads, member)` calls `member(index, size)` on each of
@@ -23,23 +26,30 @@ pub(super) fn run_shares<S: Send>(shares: Vec<S>, work: impl Fn(S) + Sync) {
 type TeamRunner = fn(usize, &(dyn Fn(usize, usize) + Sync));
 
 /// [`run_shares`] on the teams of `team`.
-fn run_shares_on<S: Send>(team: TeamRunner, shares: Vec<S>, work: impl Fn(S) + Sync) {
-    if shares.len() <= 1 {
+fn run_shares_on<S: Send>(
+    team: TeamRunner,
+    threads: usize,
+    shares: Vec<S>,
+    work: impl Fn(S) + Sync,
+) {
+    let count = shares.len();
+    if count <= 1 || threads <= 1 {
         shares.into_iter().for_each(work);
         return;
     }
-    let count = shares.len();
-    // One slot per share, taken by exactly one thread: the locks are never contended.
+    // One slot per share, taken by exactly one thread (the counter hands each index out
+    // once): the locks are never contended.
     let slots: Vec<Mutex<Option<S>>> = shares.into_iter().map(|s| Mutex::new(Some(s))).collect();
-    let member = |index: usize, team: usize| {
-        for slot in slots.iter().skip(index).step_by(team.max(1)) {
+    let next = AtomicUsize::new(0);
+    let member = |_index: usize, _team: usize| {
+        while let Some(slot) = slots.get(next.fetch_add(1, Ordering::Relaxed)) {
             let share = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
             if let Some(share) = share {
                 work(share);
             }
         }
     };
-    team(count, &member);
+    team(threads.min(count), &member);
 }
 
 /// Calls `member(index, team)` on each thread of a team of at most `threads` threads;
@@ -138,9 +148,9 @@ mod tests {
             ("one thread", |_, member| member(0, 1)),
         ];
         for (name, team) in teams {
-            for count in [0, 1, 2, 5] {
+            for (threads, count) in [(2, 0), (2, 1), (2, 2), (2, 5), (3, 17), (1, 4), (8, 3)] {
                 let done = Mutex::new(Vec::new());
-                run_shares_on(team, (0..count).collect(), |share: usize| {
+                run_shares_on(team, threads, (0..count).collect(), |share: usize| {
                     done.lock().unwrap().push(share);
                 });
                 let mut done = done.into_inner().unwrap();
@@ -148,7 +158,7 @@ mod tests {
                 assert_eq!(
                     done,
                     (0..count).collect::<Vec<_>>(),
-                    "{name}, {count} shares"
+                    "{name}, {threads} threads, {count} shares"
                 );
             }
         }
@@ -158,7 +168,9 @@ mod tests {
     #[test]
     fn a_panicking_share_panics_the_caller() {
         let caught = std::panic::catch_unwind(|| {
-            run_shares(vec![1, 2, 3], |share: i32| assert_ne!(share, 2, "share 2"))
+            run_shares(2, vec![1, 2, 3], |share: i32| {
+                assert_ne!(share, 2, "share 2")
+            })
         });
         assert!(caught.is_err());
     }
