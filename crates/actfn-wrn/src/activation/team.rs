@@ -21,9 +21,9 @@ pub(super) fn run_shares<S: Send>(threads: usize, shares: Vec<S>, work: impl Fn(
     run_shares_on(run_team, threads, shares, work)
 }
 
-/// A way to run a team: `team(threads, member)` calls `member(index, size)` on each of
-/// its at most `threads` threads.
-type TeamRunner = fn(usize, &(dyn Fn(usize, usize) + Sync));
+/// A way to run a team: `team(threads, member)` calls `member()` on each of its at most
+/// `threads` threads.
+type TeamRunner = fn(usize, &(dyn Fn() + Sync));
 
 /// [`run_shares`] on the teams of `team`.
 fn run_shares_on<S: Send>(
@@ -41,7 +41,7 @@ fn run_shares_on<S: Send>(
     // once): the locks are never contended.
     let slots: Vec<Mutex<Option<S>>> = shares.into_iter().map(|s| Mutex::new(Some(s))).collect();
     let next = AtomicUsize::new(0);
-    let member = |_index: usize, _team: usize| {
+    let member = || {
         while let Some(slot) = slots.get(next.fetch_add(1, Ordering::Relaxed)) {
             let share = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
             if let Some(share) = share {
@@ -52,9 +52,8 @@ fn run_shares_on<S: Send>(
     team(threads.min(count), &member);
 }
 
-/// Calls `member(index, team)` on each thread of a team of at most `threads` threads;
-/// `team` is the team's real size.
-fn run_team(threads: usize, member: &(dyn Fn(usize, usize) + Sync)) {
+/// Calls `member()` on each thread of a team of at most `threads` threads.
+fn run_team(threads: usize, member: &(dyn Fn() + Sync)) {
     #[cfg(not(any(target_env = "msvc", target_vendor = "apple")))]
     openmp_team(threads, member);
     #[cfg(any(target_env = "msvc", target_vendor = "apple"))]
@@ -64,9 +63,9 @@ fn run_team(threads: usize, member: &(dyn Fn(usize, usize) + Sync)) {
 /// [`run_team`] as an OpenMP parallel region of libgomp.
 #[cfg(not(any(target_env = "msvc", target_vendor = "apple")))]
 #[allow(unsafe_code)]
-fn openmp_team(threads: usize, member: &(dyn Fn(usize, usize) + Sync)) {
+fn openmp_team(threads: usize, member: &(dyn Fn() + Sync)) {
     use std::any::Any;
-    use std::ffi::{c_int, c_uint, c_void};
+    use std::ffi::{c_uint, c_void};
     use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
     extern "C" {
@@ -77,12 +76,10 @@ fn openmp_team(threads: usize, member: &(dyn Fn(usize, usize) + Sync)) {
             num_threads: c_uint,
             flags: c_uint,
         );
-        fn omp_get_thread_num() -> c_int;
-        fn omp_get_num_threads() -> c_int;
     }
 
     struct Region<'a> {
-        member: &'a (dyn Fn(usize, usize) + Sync),
+        member: &'a (dyn Fn() + Sync),
         panic: Mutex<Option<Box<dyn Any + Send>>>,
     }
 
@@ -90,9 +87,7 @@ fn openmp_team(threads: usize, member: &(dyn Fn(usize, usize) + Sync)) {
         // SAFETY: `data` is the `Region` below, alive until `GOMP_parallel` returns, and
         // only read (through a shared reference) by the team's threads.
         let region = unsafe { &*(data as *const Region<'_>) };
-        // SAFETY: plain queries of the OpenMP runtime, inside the parallel region.
-        let (index, team) = unsafe { (omp_get_thread_num(), omp_get_num_threads()) };
-        let run = || (region.member)(index.max(0) as usize, team.max(1) as usize);
+        let run = || (region.member)();
         // A panic must not unwind through libgomp's C frames: it is kept and re-raised on
         // the calling thread.
         if let Err(payload) = catch_unwind(AssertUnwindSafe(run)) {
@@ -125,12 +120,12 @@ fn openmp_team(threads: usize, member: &(dyn Fn(usize, usize) + Sync)) {
     not(any(target_env = "msvc", target_vendor = "apple", test)),
     allow(dead_code)
 )]
-fn scoped_team(threads: usize, member: &(dyn Fn(usize, usize) + Sync)) {
+fn scoped_team(threads: usize, member: &(dyn Fn() + Sync)) {
     std::thread::scope(|scope| {
-        for index in 1..threads {
-            scope.spawn(move || member(index, threads));
+        for _ in 1..threads {
+            scope.spawn(member);
         }
-        member(0, threads);
+        member();
     });
 }
 
@@ -145,7 +140,7 @@ mod tests {
             ("run_team", run_team),
             ("scoped", scoped_team),
             ("scoped team of 2", |_, member| scoped_team(2, member)),
-            ("one thread", |_, member| member(0, 1)),
+            ("one thread", |_, member| member()),
         ];
         for (name, team) in teams {
             for (threads, count) in [(2, 0), (2, 1), (2, 2), (2, 5), (3, 17), (1, 4), (8, 3)] {
