@@ -8,11 +8,14 @@ run shows whether actfn learns what PyTorch learns from the same images:
   first N of the official test file;
 - preprocessing: pixels / 255, featurewise centring and ZCA whitening
   W = U diag(1 / sqrt(lambda + eps)) U^T fitted on the training images (numpy, float64);
-- network: WRN-d-k as xternalz/WideResNet-pytorch (pre-activation basic blocks, dropout
+- network: `--arch` as defined in networks.py (WRN-d-k, the CIFAR ResNet, VGG, All-CNN-C,
+  an MLP, MobileNetV2), ReLU, dropout 0.3 in the WRN only; without `--arch`, WRN-d-k from
+  `--depth` and `--width` (xternalz/WideResNet-pytorch: pre-activation basic blocks, dropout
   between the two convolutions, a 1x1 shortcut convolution of the first activation where
   the width changes, BN and ReLU before global average pooling); convolutions initialised
-  by PyTorch's default (`--init uniform`) or N(0, 2 / (k*k*c_out)) (`--init he`); the linear
-  layer has PyTorch's default weight and bias 0;
+  by PyTorch's default (`--init uniform`) or N(0, 2 / (k*k*c_out)) with a zero bias
+  (`--init he`); batch normalisation weight 1, bias 0; linear layers PyTorch's default
+  weight and bias 0;
 - training: SGD lr 0.1, momentum 0.9, Nesterov, weight decay 5e-4 on every parameter,
   batch 128 (last batch kept), reshuffled every epoch, random horizontal flips, the
   learning rate x0.2 at each milestone epoch (MultiStepLR), cross-entropy;
@@ -23,14 +26,14 @@ Prints one JSON object: {"val_acc", "val_loss", "test_acc", "seconds", "step_sec
 
 import argparse
 import json
-import math
 import os
 import time
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+
+from networks import ARCHS, build
 
 RECORD = {"cifar10": (1, 3073), "cifar100": (2, 3074)}
 FILES = {
@@ -72,56 +75,6 @@ def whitening(train, eps):
     return apply
 
 
-class Block(nn.Module):
-    def __init__(self, c_in, c_out, stride, dropout):
-        super().__init__()
-        self.bn1 = nn.BatchNorm2d(c_in)
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
-        self.dropout = dropout
-        self.shortcut = (
-            nn.Conv2d(c_in, c_out, 1, stride, 0, bias=False) if c_in != c_out else None
-        )
-
-    def forward(self, x):
-        o = F.relu(self.bn1(x))
-        h = F.relu(self.bn2(self.conv1(o)))
-        if self.dropout > 0:
-            h = F.dropout(h, p=self.dropout, training=self.training)
-        y = self.conv2(h)
-        return y + (x if self.shortcut is None else self.shortcut(o))
-
-
-class WideResNet(nn.Module):
-    def __init__(self, depth, width, classes, dropout, init):
-        super().__init__()
-        n = (depth - 4) // 6
-        widths = [16 * width, 32 * width, 64 * width]
-        self.conv = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-        layers, c_in = [], 16
-        for c_out, stride in zip(widths, [1, 2, 2]):
-            for i in range(n):
-                layers.append(Block(c_in if i == 0 else c_out, c_out, stride if i == 0 else 1, dropout))
-            c_in = c_out
-        self.blocks = nn.Sequential(*layers)
-        self.bn = nn.BatchNorm2d(c_in)
-        self.fc = nn.Linear(c_in, classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d) and init == "he":
-                k = m.kernel_size[0]
-                nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / (k * k * m.out_channels)))
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
-
-    def forward(self, x):
-        h = F.relu(self.bn(self.blocks(self.conv(x))))
-        return self.fc(F.adaptive_avg_pool2d(h, 1).flatten(1))
-
-
 def evaluate(net, x, y, batch=500):
     net.eval()
     loss, correct = 0.0, 0
@@ -141,6 +94,9 @@ def main():
     p.add_argument("--test-size", type=int, required=True)
     p.add_argument("--depth", type=int, default=10)
     p.add_argument("--width", type=int, default=1)
+    p.add_argument(
+        "--arch", help=f"{ARCHS} [default: wrn-DEPTH-WIDTH from --depth and --width]"
+    )
     p.add_argument("--epochs", type=int, required=True)
     p.add_argument("--milestones", default="", help="comma-separated epochs")
     p.add_argument("--batch", type=int, default=128)
@@ -167,7 +123,11 @@ def main():
     y_test = torch.from_numpy(test_labels[: a.test_size])
     classes = 10 if a.dataset == "cifar10" else 100
 
-    net = WideResNet(a.depth, a.width, classes, 0.3, a.init)
+    arch = a.arch or f"wrn-{a.depth}-{a.width}"
+    try:
+        net = build(arch, classes, init=a.init, dropout=0.3)
+    except ValueError as e:
+        p.error(str(e))
     opt = torch.optim.SGD(net.parameters(), lr=a.lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
     milestones = [int(m) for m in a.milestones.split(",") if m.strip()]
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.2)

@@ -62,10 +62,12 @@ enum Command {
     /// Reproduce the paper's Table 3: transfer to another network and data set versus a
     /// search specialized to it.
     ReproduceTable3(ReproduceArgs),
-    /// Train WRN-10-1 with ReLU side by side with a PyTorch eager reference of the same
-    /// recipe on the same images and seeds, and write the table of mean accuracies
-    /// (results/parity/parity.md). Makes a PyTorch virtual environment in the user cache
-    /// on first use. Resumes from the runs already in --out.
+    /// Train a network (--arch, default WRN-10-1) with ReLU side by side with a PyTorch
+    /// eager reference of the same recipe on the same images and seeds, and write the
+    /// table of mean accuracies (results/parity/parity.md); with --counts, compare the
+    /// parameter counts of both sides' networks instead (results/parity/counts.md). Makes a
+    /// PyTorch virtual environment in the user cache on first use. Resumes from the runs
+    /// already in --out.
     Parity(ParityArgs),
     /// Time the same trainings one after another with all threads in each (`--executor
     /// inline`) and as single-threaded worker processes at once (`--executor local`), in
@@ -131,6 +133,14 @@ struct BenchExecutorsArgs {
 /// Options of `cargo xtask parity`.
 #[derive(Debug, clap::Args)]
 struct ParityArgs {
+    /// The network both sides train: wrn-D-K, resnet-N, vgg-11|13|16|19, allcnn-c,
+    /// allcnn-c-bn, mlp-W-D or mobilenetv2.
+    #[arg(long, default_value = "wrn-10-1")]
+    arch: String,
+    /// Train nothing: compare both sides' parameter counts of a fixed list of networks,
+    /// write OUT/counts.md and fail when any differ.
+    #[arg(long)]
+    counts: bool,
     /// Data sets, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "cifar10,cifar100")]
     datasets: Vec<String>,
@@ -270,7 +280,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Parity(args) => {
             libtorch::setup(&root)?;
+            let out = args
+                .out
+                .unwrap_or_else(|| root.join("results").join("parity"));
+            if args.counts {
+                return parity::counts(&root, &out);
+            }
             let options = parity::Options {
+                arch: args.arch,
                 datasets: args.datasets,
                 budgets: parity::parse_budgets(&args.budgets)?,
                 seeds: args.seeds,
@@ -278,9 +295,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 zca_epsilon: args.zca_epsilon,
                 init: args.init,
                 test_size: args.test_size,
-                out: args
-                    .out
-                    .unwrap_or_else(|| root.join("results").join("parity")),
+                out,
             };
             parity::run(&root, &options)
         }

@@ -1,14 +1,15 @@
-//! `actfn bench`: time one training step of a WRN with an activation, and its peak memory.
+//! `actfn bench`: time one training step of a network with an activation, and its peak
+//! memory.
 
 use actfn_expr::Expr;
 use actfn_wrn::activation::Activation;
 use actfn_wrn::activation::ActivationMode;
 use actfn_wrn::bench::{bench_steps, StepBenchConfig};
-use actfn_wrn::model::WrnConfig;
+use actfn_wrn::model::NetworkConfig;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use crate::training_args::WrnArgs;
+use crate::training_args::NetworkArgs;
 
 /// Arguments of `actfn bench`.
 #[derive(Debug, Args)]
@@ -40,7 +41,7 @@ const STEP_DEFAULT_WIDTH: &str = "4";
 #[derive(Debug, Args)]
 struct StepArgs {
     #[command(flatten)]
-    wrn: WrnArgs,
+    network: NetworkArgs,
     /// The activation, e.g. `relu(x)` or `tanh(x) * min(x, 0)`; repeat to compare.
     #[arg(long, default_value = "relu(x)")]
     activation: Vec<String>,
@@ -72,11 +73,7 @@ struct StepArgs {
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.command {
         BenchCommand::Step(StepArgs {
-            wrn:
-                WrnArgs {
-                    wrn_depth: depth,
-                    wrn_width: width,
-                },
+            network,
             activation,
             batch,
             steps,
@@ -98,7 +95,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     configs.push(StepBenchConfig {
                         activation: expr.clone(),
                         mode,
-                        model: WrnConfig::new(depth, width, classes),
+                        model: NetworkConfig::cifar(network.arch(), classes),
                         batch_size: batch,
                         steps,
                         warmup,
@@ -127,8 +124,8 @@ fn print_bench(
         println!("{}", serde_json::to_string(&b)?);
     } else {
         println!(
-            "WRN-{}-{} batch {} ({} parameters), {} threads",
-            b.depth, b.width, b.batch_size, b.parameters, b.threads
+            "{} batch {} ({} parameters), {} threads",
+            b.network, b.batch_size, b.parameters, b.threads
         );
         println!(
             "activation: {} ({}{})",

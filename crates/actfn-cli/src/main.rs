@@ -170,7 +170,7 @@ mod tests {
         };
         assert_eq!(s.depth, Some(2));
         assert_eq!(
-            (s.training.wrn.wrn_depth, s.training.wrn.wrn_width),
+            (s.training.network.wrn_depth, s.training.network.wrn_width),
             (10, 1)
         );
     }

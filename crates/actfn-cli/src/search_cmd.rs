@@ -37,7 +37,7 @@ pub struct SearchArgs {
     /// Continue the search stored in DIR (every other option comes from DIR/config.ron,
     /// except --data-dir, --threads and the executor's options, which may be given anew).
     #[arg(long, value_name = "DIR", conflicts_with_all = [
-        "task", "strategy", "out", "seed", "target", "wrn_depth", "wrn_width", "epochs",
+        "task", "strategy", "out", "seed", "target", "arch", "wrn_depth", "wrn_width", "epochs",
         "milestones", "train_size", "val_per_class", "batch", "no_zca", "zca_epsilon", "init",
         "allow_partial", "precheck", "precheck_steps", "precheck_loss_factor", "diversity",
         "halving", "halving_min_epochs",

@@ -7,7 +7,7 @@ use actfn_expr::Expr;
 use actfn_wrn::activation::ActivationMode;
 use actfn_wrn::augment::AugmentConfig;
 use actfn_wrn::data::{self, Cifar};
-use actfn_wrn::model::expected_parameter_count;
+use actfn_wrn::model::{expected_parameter_count, Arch, WrnConfig};
 use actfn_wrn::train::{self, RunOptions, TrainConfig, TrainData, TrainStatus};
 use anyhow::Context;
 
@@ -151,14 +151,23 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         }
     }
     if let TrainStatus::Failed { reason } = &outcome.status {
-        let model = config.model(data.num_classes);
-        let parameters =
-            expected_parameter_count(&model).map_or_else(|_| "?".to_owned(), |n| n.to_string());
+        let arch = config.arch();
+        // A WRN's size has a closed form; it says whether the network was too large.
+        let size = match arch {
+            Arch::Wrn { depth, width } => {
+                let wrn = WrnConfig {
+                    init: config.init,
+                    ..WrnConfig::new(depth, width, data.num_classes)
+                };
+                let channels = data.train_images.size().get(1).copied().unwrap_or(3);
+                expected_parameter_count(&wrn, channels)
+                    .map_or_else(|_| String::new(), |n| format!(", {n} parameters"))
+            }
+            _ => String::new(),
+        };
         return Err(JobFailed(format!(
-            "training failed: {} (WRN-{}-{}, {parameters} parameters)",
+            "training failed: {} ({arch}{size})",
             first_line(reason),
-            model.depth,
-            model.width
         ))
         .into());
     }

@@ -1,6 +1,6 @@
 //! The training options of `search` (tasks cifar10/100), `train` and `bench`, declared once
-//! so that each has one spelling and one default: the network (`--wrn-depth`,
-//! `--wrn-width`), the schedule, the data split, preprocessing and the machine's data
+//! so that each has one spelling and one default: the network (`--arch`, or a WRN's
+//! `--wrn-depth` and `--wrn-width`), the schedule, the data split, preprocessing and the machine's data
 //! folder and threads. Defaults come from actfn-wrn's `TrainConfig::search()`, the paper's
 //! search training.
 //!
@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 
 use actfn_wrn::data::{Cifar, DataConfig, SplitConfig};
+use actfn_wrn::model::Arch;
 use actfn_wrn::train::TrainConfig;
 use anyhow::{bail, Context};
 use clap::Args;
@@ -19,9 +20,14 @@ use clap::Args;
 use crate::input_args::InputArgs;
 use crate::precheck_args::PrecheckArgs;
 
-/// The shape of the network: WRN-d-k.
+/// The network: `--arch`, or WRN-d-k from `--wrn-depth` and `--wrn-width`.
 #[derive(Debug, Clone, Args)]
-pub struct WrnArgs {
+pub struct NetworkArgs {
+    /// The network: wrn-D-K, resnet-N (N = 6n+2: 20, 32, 44, 56, 110), vgg-11|13|16|19,
+    /// allcnn-c (without batch norm, as published), allcnn-c-bn, mlp-W-D (D hidden layers
+    /// of W units) or mobilenetv2 [default: WRN from --wrn-depth and --wrn-width].
+    #[arg(long, value_name = "NET", conflicts_with_all = ["wrn_depth", "wrn_width"])]
+    pub arch: Option<Arch>,
     /// WRN depth d = 6n + 4 (not `search --depth`, the depth of the search space).
     #[arg(long, value_name = "D", default_value_t = TrainConfig::search().depth)]
     pub wrn_depth: i64,
@@ -30,11 +36,21 @@ pub struct WrnArgs {
     pub wrn_width: i64,
 }
 
+impl NetworkArgs {
+    /// The network these options name.
+    pub fn arch(&self) -> Arch {
+        self.arch.unwrap_or(Arch::Wrn {
+            depth: self.wrn_depth,
+            width: self.wrn_width,
+        })
+    }
+}
+
 /// How a network is trained, and on which images.
 #[derive(Debug, Clone, Args)]
 pub struct TrainingArgs {
     #[command(flatten)]
-    pub wrn: WrnArgs,
+    pub network: NetworkArgs,
     /// Training epochs.
     #[arg(long, value_name = "E", default_value_t = TrainConfig::search().epochs)]
     pub epochs: usize,
@@ -104,9 +120,7 @@ impl TrainingArgs {
     pub fn train_config(&self, seed: u64, default: DefaultSchedule) -> anyhow::Result<TrainConfig> {
         let milestones = self.milestones(default)?;
         check_schedule(self.epochs, &milestones)?;
-        Ok(TrainConfig {
-            depth: self.wrn.wrn_depth,
-            width: self.wrn.wrn_width,
+        let mut config = TrainConfig {
             epochs: self.epochs,
             milestones,
             batch_size: self.batch,
@@ -115,7 +129,9 @@ impl TrainingArgs {
             init: self.input.init,
             precheck: self.precheck.config()?,
             ..TrainConfig::search()
-        })
+        };
+        config.set_arch(self.network.arch());
+        Ok(config)
     }
 
     /// The data configuration of `dataset`, split with `split_seed`.

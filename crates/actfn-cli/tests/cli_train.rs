@@ -47,7 +47,7 @@ fn model_summary_prints_the_reference_parameter_counts() {
         ],
     ));
     assert!(text.lines().any(|l| l == "parameters: 36479194"), "{text}");
-    assert!(text.contains("WRN-28-10"), "{text}");
+    assert!(text.contains("wrn-28-10"), "{text}");
     let text = stdout(&actfn(
         dir.path(),
         &[
@@ -353,7 +353,7 @@ fn exit_codes_follow_the_table() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let err = one_line(&out);
     assert!(
-        err.contains("training failed") && err.contains("WRN-10-100000"),
+        err.contains("training failed") && err.contains("wrn-10-100000"),
         "{err}"
     );
     let v: Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
@@ -376,4 +376,118 @@ fn exit_codes_follow_the_table() {
         assert!(err.contains(needle), "{extra:?}: {err}");
         assert!(out.stdout.is_empty(), "{extra:?}");
     }
+}
+
+/// `model summary --arch` counts every network family; the counts are those of the PyTorch
+/// definitions in experiments/parity/networks.py (`cargo xtask parity --counts`).
+#[test]
+fn model_summary_counts_every_network() {
+    let dir = TempDir::new().unwrap();
+    for (arch, classes, expected) in [
+        ("resnet-20", "10", "269722"),
+        ("resnet-56", "10", "853018"),
+        ("allcnn-c", "10", "1369738"),
+        ("mobilenetv2", "10", "2236682"),
+        ("wrn-28-10", "10", "36479194"),
+    ] {
+        let text = stdout(&actfn(
+            dir.path(),
+            &["model", "summary", "--arch", arch, "--classes", classes],
+        ));
+        let line = format!("parameters: {expected}");
+        assert!(text.lines().any(|l| l == line), "{arch}: {text}");
+        assert!(
+            text.starts_with(&format!("model: {arch} for {classes} classes")),
+            "{text}"
+        );
+    }
+    for (arch, needle) in [
+        ("resnet-21", "6n + 2"),
+        ("vgg-15", "11, 13, 16, 19"),
+        ("densenet-121", "is not one of: wrn-D-K, resnet-N"),
+    ] {
+        let out = actfn(dir.path(), &["model", "summary", "--arch", arch]);
+        assert_fails_with(&out, needle);
+    }
+    // A network is named once: --arch with a WRN's depth is a contradiction.
+    let out = actfn(
+        dir.path(),
+        &["model", "summary", "--arch", "resnet-20", "--depth", "16"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+/// Every network trains end to end through `train --arch` on real images, and records
+/// its name in the run's configuration; a WRN keeps the text it always had.
+#[test]
+fn train_arch_runs_each_network_family() {
+    let Some(dir) = with_real_cifar10() else {
+        return;
+    };
+    for arch in [
+        "resnet-8",
+        "vgg-11",
+        "allcnn-c-bn",
+        "mlp-32-2",
+        "mobilenetv2",
+    ] {
+        let out_dir = format!("run-{arch}");
+        let text = stdout(&actfn(
+            dir.path(),
+            &[
+                "train",
+                "--arch",
+                arch,
+                "--activation",
+                "x * sigmoid(x)",
+                "--epochs",
+                "1",
+                "--train-size",
+                "100",
+                "--val-per-class",
+                "5",
+                "--test-size",
+                "50",
+                "--batch",
+                "25",
+                "--threads",
+                "2",
+                "--json",
+                "--out",
+                &out_dir,
+            ],
+        ));
+        let v: Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(v["status"], "ok", "{arch}: {text}");
+        let config = std::fs::read_to_string(dir.path().join(&out_dir).join("config.ron")).unwrap();
+        assert!(
+            config.contains(&format!("arch: Some(\"{arch}\")")),
+            "{arch}: {config}"
+        );
+    }
+}
+
+/// `bench step --arch` measures another network than the default WRN.
+#[test]
+fn bench_step_takes_any_network() {
+    let dir = TempDir::new().unwrap();
+    let text = stdout(&actfn(
+        dir.path(),
+        &[
+            "bench",
+            "step",
+            "--arch",
+            "resnet-8",
+            "--batch",
+            "4",
+            "--steps",
+            "1",
+            "--threads",
+            "1",
+            "--json",
+        ],
+    ));
+    let v: Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(v["network"], "resnet-8");
+    assert_eq!(v["steps"], 1);
 }

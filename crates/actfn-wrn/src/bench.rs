@@ -16,7 +16,7 @@ use tch::{Device, Kind, Reduction, Tensor};
 
 use crate::activation::{Activation, ActivationMode};
 use crate::error::Result;
-use crate::model::{parameter_count, wrn, WrnConfig};
+use crate::model::{self, parameter_count, Network, NetworkConfig};
 use crate::train::Sgd;
 
 /// What to measure.
@@ -27,7 +27,7 @@ pub struct StepBenchConfig {
     /// How its gradient is computed.
     pub mode: ActivationMode,
     /// The network.
-    pub model: WrnConfig,
+    pub model: NetworkConfig,
     /// Images per step.
     pub batch_size: i64,
     /// Measured steps (after the warm-up).
@@ -49,10 +49,8 @@ pub struct StepBench {
     pub mode: String,
     /// Whether the activation ran as ReLU's fast path.
     pub relu_fast_path: bool,
-    /// WRN depth.
-    pub depth: i64,
-    /// WRN width.
-    pub width: i64,
+    /// The network's name (`wrn-10-1`, `resnet-20`, ...).
+    pub network: String,
     /// Batch size.
     pub batch_size: i64,
     /// libtorch intra-op threads in use.
@@ -113,7 +111,7 @@ pub fn bench_step(config: &StepBenchConfig) -> Result<StepBench> {
 struct Subject {
     /// Owns the parameters for as long as they are trained.
     _vs: nn::VarStore,
-    net: crate::model::Wrn,
+    net: Network,
     sgd: Sgd,
     act: Arc<Activation>,
     parameters: i64,
@@ -140,10 +138,14 @@ pub fn bench_steps(configs: &[StepBenchConfig]) -> Result<Vec<StepBench>> {
         tch::manual_seed(0);
         let vs = nn::VarStore::new(device);
         let act = Arc::new(Activation::new(&config.activation, config.mode));
-        let net = wrn(&vs.root(), &config.model, &act)?;
+        let net = model::build(&vs.root(), &config.model, &act)?;
         let sgd = Sgd::new(&vs, 0.9, true, 5e-4);
         let parameters = parameter_count(&vs);
-        let x = Tensor::f_randn([config.batch_size, 3, 32, 32], (Kind::Float, device))?;
+        let input = config.model.input;
+        let x = Tensor::f_randn(
+            [config.batch_size, input.channels, input.height, input.width],
+            (Kind::Float, device),
+        )?;
         let y = Tensor::f_randint(
             config.model.classes,
             [config.batch_size],
@@ -200,8 +202,7 @@ pub fn bench_steps(configs: &[StepBenchConfig]) -> Result<Vec<StepBench>> {
                 activation: config.activation.to_string(),
                 mode: config.mode.to_string(),
                 relu_fast_path: s.act.is_relu(),
-                depth: config.model.depth,
-                width: config.model.width,
+                network: config.model.arch.to_string(),
                 batch_size: config.batch_size,
                 threads: tch::get_num_threads() as i64,
                 parameters: s.parameters,
@@ -226,7 +227,7 @@ mod tests {
         let config = StepBenchConfig {
             activation: Expr::unary(UnaryOp::Tanh, Expr::X),
             mode: ActivationMode::SymbolicGrad,
-            model: WrnConfig::new(10, 1, 10),
+            model: NetworkConfig::cifar("wrn-10-1".parse().unwrap(), 10),
             batch_size: 4,
             steps: 3,
             warmup: 1,

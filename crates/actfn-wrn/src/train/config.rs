@@ -7,16 +7,21 @@ use super::precheck::PrecheckConfig;
 use crate::activation::ActivationMode;
 use crate::augment::AugmentConfig;
 use crate::error::{Result, WrnError};
-use crate::model::{ConvInit, WrnConfig};
+use crate::model::{Arch, ConvInit, InputShape, NetworkConfig};
 
 /// Everything that decides how a model is trained (besides data and activation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TrainConfig {
-    /// WRN depth `d = 6n + 4`.
+    /// WRN depth `d = 6n + 4`, when [`TrainConfig::arch`] is `None`.
     pub depth: i64,
-    /// WRN widening factor `k`.
+    /// WRN widening factor `k`, when [`TrainConfig::arch`] is `None`.
     pub width: i64,
+    /// Another network than WRN-`depth`-`width`; never an [`Arch::Wrn`] (see
+    /// [`TrainConfig::set_arch`]). Left out when `None`, so that WRN configurations written
+    /// before other networks existed keep their text and hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<Arch>,
     /// Epochs to train.
     pub epochs: usize,
     /// Epochs at whose start the learning rate is multiplied by `gamma`.
@@ -35,7 +40,7 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Batch size for validation and test (no effect on results).
     pub eval_batch_size: usize,
-    /// Dropout between the convolutions of a block.
+    /// Dropout between the convolutions of a WRN block (the other networks have none).
     pub dropout: f64,
     /// How convolution weights are initialised. A configuration written before this
     /// choice existed used `he`; `he` is therefore left out when written, so that such a
@@ -71,6 +76,7 @@ impl TrainConfig {
         TrainConfig {
             depth: 28,
             width: 10,
+            arch: None,
             epochs: 50,
             milestones: vec![25, 40, 45],
             lr: 0.1,
@@ -111,12 +117,34 @@ impl TrainConfig {
         m
     }
 
-    /// The shape of the network.
-    pub fn model(&self, classes: i64) -> WrnConfig {
-        WrnConfig {
+    /// The network that is trained.
+    pub fn arch(&self) -> Arch {
+        self.arch.unwrap_or(Arch::Wrn {
             depth: self.depth,
             width: self.width,
+        })
+    }
+
+    /// Trains `arch` from now on. A WRN is stored as `depth` and `width` (as before other
+    /// networks existed, so that its configuration keeps its text and hash); another
+    /// network in `arch`, `depth` and `width` keeping their defaults.
+    pub fn set_arch(&mut self, arch: Arch) {
+        match arch {
+            Arch::Wrn { depth, width } => {
+                self.depth = depth;
+                self.width = width;
+                self.arch = None;
+            }
+            other => self.arch = Some(other),
+        }
+    }
+
+    /// The shape of the network for `classes` classes and inputs of shape `input`.
+    pub fn network(&self, classes: i64, input: InputShape) -> NetworkConfig {
+        NetworkConfig {
+            arch: self.arch(),
             classes,
+            input,
             dropout: self.dropout,
             init: self.init,
         }
@@ -143,7 +171,10 @@ impl TrainConfig {
         if self.threads == Some(0) {
             return bad("0 threads".into());
         }
-        self.model(10).blocks_per_group()?;
+        if let Some(Arch::Wrn { .. }) = self.arch {
+            return bad("a WRN given as `arch` instead of `depth` and `width`".into());
+        }
+        self.network(10, InputShape::CIFAR).check()?;
         Ok(())
     }
 }
@@ -191,5 +222,25 @@ mod tests {
         assert!(ron::to_string(&TrainConfig::search())
             .unwrap()
             .contains("init:uniform"));
+    }
+
+    #[test]
+    fn a_wrn_keeps_its_text_and_other_networks_are_named() {
+        let mut c = TrainConfig::search();
+        let before = ron::to_string(&c).unwrap();
+        c.set_arch("wrn-16-4".parse().unwrap());
+        assert_eq!((c.depth, c.width, c.arch), (16, 4, None));
+        c.set_arch("wrn-28-10".parse().unwrap());
+        assert_eq!(ron::to_string(&c).unwrap(), before);
+        assert!(!before.contains("arch"), "{before}");
+        c.set_arch("resnet-56".parse().unwrap());
+        let text = ron::to_string(&c).unwrap();
+        assert!(text.contains("arch:Some(\"resnet-56\")"), "{text}");
+        let back: TrainConfig = ron::from_str(&text).unwrap();
+        assert_eq!(back.arch().to_string(), "resnet-56");
+        c.validate().unwrap();
+        // A name edited into one that does not exist does not read.
+        let err = ron::from_str::<TrainConfig>("(arch: Some(\"resnet-21\"))").unwrap_err();
+        assert!(err.to_string().contains("6n + 2"), "{err}");
     }
 }

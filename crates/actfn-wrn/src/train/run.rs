@@ -27,7 +27,7 @@ use crate::augment::Augmenter;
 use crate::checkpoint;
 use crate::data::TrainData;
 use crate::error::{Result, WrnError};
-use crate::model::{wrn, Wrn};
+use crate::model::{self, InputShape, Network};
 
 /// Where and how a run writes, and on what device.
 #[derive(Debug, Clone, Default)]
@@ -73,7 +73,7 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
 
 /// Mean loss and accuracy of the model on a data set, in eval mode without gradients.
 pub fn evaluate(
-    net: &Wrn,
+    net: &Network,
     images: &Tensor,
     labels: &Tensor,
     batch_size: usize,
@@ -156,7 +156,7 @@ pub(super) struct Step {
 }
 
 pub(super) struct Trainer<'a> {
-    pub net: Wrn,
+    pub net: Network,
     pub sgd: Sgd,
     data: &'a TrainData,
     config: &'a TrainConfig,
@@ -178,7 +178,9 @@ pub(super) fn build_trainer<'a>(
     tch::manual_seed(config.seed as i64);
     let vs = nn::VarStore::new(device);
     let act = Arc::new(Activation::new(activation, config.mode));
-    let net = match wrn(&vs.root(), &config.model(data.num_classes), &act) {
+    let input = InputShape::of_batch(&data.train_images.size())?;
+    let network = config.network(data.num_classes, input);
+    let net = match model::build(&vs.root(), &network, &act) {
         Ok(net) => net,
         Err(WrnError::Torch(e)) => return Ok(Err(format!("building the model: {e}"))),
         Err(e) => return Err(e),
@@ -277,7 +279,7 @@ impl Trainer<'_> {
     }
 }
 
-/// Trains WRN-`config.depth`-`config.width` with `activation` on `data`.
+/// Trains the network of `config` (`config.arch()`) with `activation` on `data`.
 ///
 /// Returns `Err` only for problems of the setup (an invalid configuration, malformed data,
 /// an unwritable output folder). A candidate whose loss turns NaN or infinite comes back

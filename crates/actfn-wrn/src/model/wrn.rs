@@ -13,14 +13,16 @@
 //! `nn.Conv2d`; batch norm starts at weight 1, bias 0; the linear layer has PyTorch's
 //! default weight initialisation and bias 0.
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tch::nn;
 use tch::{TchError, Tensor};
 
+use super::init::ConvInit;
+use super::layers::{
+    activate, batch_norm, conv, global_average, linear, BatchNorm, Conv, ConvShape, Linear,
+};
 use crate::activation::Activation;
 use crate::error::WrnError;
 
@@ -37,84 +39,6 @@ pub struct WrnConfig {
     pub dropout: f64,
     /// How convolution weights are initialised.
     pub init: ConvInit,
-}
-
-/// How convolution weights are initialised.
-///
-/// With batch norm after every convolution the scale of the weights does not change what
-/// the network computes, but it sets the effective learning rate: weights `r` times larger
-/// move `r^2` times more slowly under the same step. `he` weights are about 2.45x larger
-/// than `uniform` ones (for 3x3 convolutions of equal width), which acts like a ~6x smaller
-/// learning rate early on: it matters over a few hundred steps, hardly over 200 epochs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ConvInit {
-    /// `N(0, 2 / (k * k * c_out))`: He's fan-out initialisation, as in the WRN reference
-    /// implementation the paper's code descends from.
-    He,
-    /// `U(-b, b)` with `b = 1 / sqrt(k * k * c_in)`: PyTorch's default for `nn.Conv2d`
-    /// (Kaiming-uniform with `a = sqrt(5)`). The default: it learns faster at small budgets.
-    #[default]
-    Uniform,
-}
-
-impl ConvInit {
-    /// Every initialisation, for help texts and errors.
-    pub const ALL: [ConvInit; 2] = [ConvInit::He, ConvInit::Uniform];
-
-    /// The name used on the command line and in configuration files.
-    pub fn name(self) -> &'static str {
-        match self {
-            ConvInit::He => "he",
-            ConvInit::Uniform => "uniform",
-        }
-    }
-
-    /// What runs written before the choice existed used (for reading their configs).
-    pub fn before_choice() -> ConvInit {
-        ConvInit::He
-    }
-
-    /// Whether this is [`ConvInit::before_choice`].
-    pub fn is_before_choice(&self) -> bool {
-        *self == ConvInit::before_choice()
-    }
-
-    /// The initialisation of a `k x k` convolution from `c_in` to `c_out` channels.
-    fn init(self, ksize: i64, c_in: i64, c_out: i64) -> nn::Init {
-        match self {
-            ConvInit::He => nn::Init::Randn {
-                mean: 0.0,
-                stdev: (2.0 / (ksize * ksize * c_out) as f64).sqrt(),
-            },
-            ConvInit::Uniform => {
-                let bound = 1.0 / ((ksize * ksize * c_in) as f64).sqrt();
-                nn::Init::Uniform {
-                    lo: -bound,
-                    up: bound,
-                }
-            }
-        }
-    }
-}
-
-impl fmt::Display for ConvInit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for ConvInit {
-    type Err = WrnError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ConvInit::ALL
-            .into_iter()
-            .find(|i| i.name() == s)
-            .ok_or_else(|| {
-                WrnError::InvalidModel(format!("initialisation `{s}` is not one of: he, uniform"))
-            })
-    }
 }
 
 impl WrnConfig {
@@ -164,122 +88,6 @@ impl WrnConfig {
     }
 }
 
-/// A 3x3 or 1x1 convolution without bias, as `nn::conv2d` makes it (a `weight` variable),
-/// with a forward pass that returns errors.
-#[derive(Debug)]
-struct Conv {
-    ws: Tensor,
-    stride: i64,
-    padding: i64,
-}
-
-impl Conv {
-    fn f_forward(&self, xs: &Tensor) -> Result<Tensor, TchError> {
-        xs.f_conv2d(
-            &self.ws,
-            None::<&Tensor>,
-            [self.stride; 2],
-            [self.padding; 2],
-            [1, 1],
-            1,
-        )
-    }
-}
-
-fn conv(
-    p: nn::Path,
-    c_in: i64,
-    c_out: i64,
-    ksize: i64,
-    stride: i64,
-    init: ConvInit,
-) -> Result<Conv, TchError> {
-    Ok(Conv {
-        ws: p.f_var(
-            "weight",
-            &[c_out, c_in, ksize, ksize],
-            init.init(ksize, c_in, c_out),
-        )?,
-        stride,
-        padding: ksize / 2,
-    })
-}
-
-/// Batch norm as `nn::batch_norm2d` makes it (weight 1, bias 0, running statistics), with
-/// tch's default momentum and epsilon.
-#[derive(Debug)]
-struct BatchNorm {
-    ws: Tensor,
-    bs: Tensor,
-    running_mean: Tensor,
-    running_var: Tensor,
-}
-
-impl BatchNorm {
-    fn f_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor, TchError> {
-        let defaults = nn::BatchNormConfig::default();
-        xs.f_batch_norm(
-            Some(&self.ws),
-            Some(&self.bs),
-            Some(&self.running_mean),
-            Some(&self.running_var),
-            train,
-            defaults.momentum,
-            defaults.eps,
-            defaults.cudnn_enabled,
-        )
-    }
-}
-
-fn batch_norm(p: nn::Path, channels: i64) -> Result<BatchNorm, TchError> {
-    // In `nn::batch_norm2d`'s order, so that variables are created as they always were.
-    let ws = p.f_var("weight", &[channels], nn::Init::Const(1.0))?;
-    let bs = p.f_var("bias", &[channels], nn::Init::Const(0.0))?;
-    Ok(BatchNorm {
-        running_mean: p.f_zeros_no_train("running_mean", &[channels])?,
-        running_var: p.f_ones_no_train("running_var", &[channels])?,
-        ws,
-        bs,
-    })
-}
-
-/// The classifier: PyTorch's default weight initialisation, bias 0.
-#[derive(Debug)]
-struct Linear {
-    ws: Tensor,
-    bs: Tensor,
-}
-
-impl Linear {
-    fn f_forward(&self, xs: &Tensor) -> Result<Tensor, TchError> {
-        xs.f_linear(&self.ws, Some(&self.bs))
-    }
-}
-
-fn linear(p: nn::Path, c_in: i64, c_out: i64) -> Result<Linear, TchError> {
-    let bound = 1.0 / (c_in as f64).sqrt();
-    // Bias first, as `nn::linear` creates them.
-    let bs = p.f_var("bias", &[c_out], nn::Init::Const(0.0))?;
-    let ws = p.f_var(
-        "weight",
-        &[c_out, c_in],
-        nn::Init::Uniform {
-            lo: -bound,
-            up: bound,
-        },
-    )?;
-    Ok(Linear { ws, bs })
-}
-
-/// Applies the activation to a fresh tensor; an error names the activation.
-fn activate(act: &Activation, x: Tensor, dropout: f64, train: bool) -> Result<Tensor, WrnError> {
-    act.f_forward_consume_dropout(x, dropout, train)
-        .map_err(|error| WrnError::Activation {
-            expr: act.expr().to_string(),
-            error,
-        })
-}
-
 /// A pre-activation basic block from `c_in` to `c_out` channels.
 #[derive(Debug)]
 pub struct Block {
@@ -306,11 +114,15 @@ impl Block {
         // Fields in creation order: the parameters are drawn in this order.
         Ok(Block {
             bn1: batch_norm(&p / "bn1", c_in)?,
-            conv1: conv(&p / "conv1", c_in, c_out, 3, stride, init)?,
+            conv1: conv(&p / "conv1", ConvShape::new(c_in, c_out, 3, stride), init)?,
             bn2: batch_norm(&p / "bn2", c_out)?,
-            conv2: conv(&p / "conv2", c_out, c_out, 3, 1, init)?,
+            conv2: conv(&p / "conv2", ConvShape::new(c_out, c_out, 3, 1), init)?,
             shortcut: if c_in != c_out {
-                Some(conv(&p / "shortcut", c_in, c_out, 1, stride, init)?)
+                Some(conv(
+                    &p / "shortcut",
+                    ConvShape::new(c_in, c_out, 1, stride),
+                    init,
+                )?)
             } else {
                 None
             },
@@ -370,7 +182,7 @@ pub fn group(
     Ok(blocks)
 }
 
-/// WRN-d-k for 32x32 RGB images (see the module). Its forward pass returns errors
+/// WRN-d-k (see the module). Its forward pass returns errors
 /// instead of panicking, so that a candidate activation that fails is a failed run.
 #[derive(Debug)]
 pub struct Wrn {
@@ -382,26 +194,29 @@ pub struct Wrn {
 }
 
 impl Wrn {
-    /// Logits `[N, classes]` of images `xs` `[N, 3, 32, 32]`, in train mode or not.
+    /// Logits `[N, classes]` of images `xs` `[N, C, H, W]`, in train mode or not.
     pub fn f_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor, WrnError> {
         let mut h = self.conv.f_forward(xs)?;
         for block in self.groups.iter().flatten() {
             h = block.f_forward_t(&h, train)?;
         }
-        let h = activate(&self.act, self.bn.f_forward_t(&h, train)?, 0.0, train)?
-            .f_adaptive_avg_pool2d([1, 1])?;
-        let h = h.f_view((h.size()[0], -1))?;
-        Ok(self.fc.f_forward(&h)?)
+        let h = activate(&self.act, self.bn.f_forward_t(&h, train)?, 0.0, train)?;
+        Ok(self.fc.f_forward(&global_average(&h)?)?)
     }
 }
 
-/// Builds WRN-d-k's parameters under `p`. A shape that does not exist is
-/// [`WrnError::InvalidModel`]; parameters libtorch cannot create (too large to allocate)
-/// are [`WrnError::Torch`].
-pub fn wrn(p: &nn::Path, cfg: &WrnConfig, act: &Arc<Activation>) -> Result<Wrn, WrnError> {
+/// Builds WRN-d-k's parameters under `p` for images of `in_channels` channels. A shape
+/// that does not exist is [`WrnError::InvalidModel`]; parameters libtorch cannot create
+/// (too large to allocate) are [`WrnError::Torch`].
+pub fn wrn(
+    p: &nn::Path,
+    cfg: &WrnConfig,
+    in_channels: i64,
+    act: &Arc<Activation>,
+) -> Result<Wrn, WrnError> {
     let n = cfg.blocks_per_group()?;
     let [w1, w2, w3] = cfg.widths();
-    let conv0 = conv(p / "conv", 3, 16, 3, 1, cfg.init)?;
+    let conv0 = conv(p / "conv", ConvShape::new(in_channels, 16, 3, 1), cfg.init)?;
     let group1 = group(p / "group1", 16, w1, 1, n, cfg, act)?;
     let group2 = group(p / "group2", w1, w2, 2, n, cfg, act)?;
     let group3 = group(p / "group3", w2, w3, 2, n, cfg, act)?;
@@ -416,28 +231,12 @@ pub fn wrn(p: &nn::Path, cfg: &WrnConfig, act: &Arc<Activation>) -> Result<Wrn, 
     })
 }
 
-/// Number of trainable parameters in a var store (batch-norm running statistics are
-/// buffers, not parameters).
-pub fn parameter_count(vs: &nn::VarStore) -> i64 {
-    vs.trainable_variables()
-        .iter()
-        .map(|t| t.numel() as i64)
-        .sum()
-}
-
-/// Builds WRN-d-k on the CPU and counts its trainable parameters.
-pub fn count_parameters(cfg: &WrnConfig) -> Result<i64, WrnError> {
-    let vs = nn::VarStore::new(tch::Device::Cpu);
-    let _net = wrn(&vs.root(), cfg, &Arc::new(Activation::relu()))?;
-    Ok(parameter_count(&vs))
-}
-
 /// The trainable parameter count of WRN-d-k, computed without building it.
-pub fn expected_parameter_count(cfg: &WrnConfig) -> Result<i64, WrnError> {
+pub fn expected_parameter_count(cfg: &WrnConfig, in_channels: i64) -> Result<i64, WrnError> {
     let n = cfg.blocks_per_group()?;
     let conv = |c_in: i64, c_out: i64, k: i64| c_in * c_out * k * k;
     let bn = |c: i64| 2 * c;
-    let mut total = conv(3, 16, 3);
+    let mut total = conv(in_channels, 16, 3);
     let mut c_in = 16;
     for c_out in cfg.widths() {
         for i in 0..n {
@@ -456,12 +255,13 @@ pub fn expected_parameter_count(cfg: &WrnConfig) -> Result<i64, WrnError> {
 mod tests {
     use super::*;
     use crate::activation::ActivationMode;
+    use crate::model::parameter_count;
     use tch::{nn::VarStore, Device, Kind};
 
     fn count(depth: i64, width: i64, classes: i64) -> i64 {
         let vs = VarStore::new(Device::Cpu);
         let act = Arc::new(Activation::relu());
-        let _net = wrn(&vs.root(), &WrnConfig::new(depth, width, classes), &act).unwrap();
+        let _net = wrn(&vs.root(), &WrnConfig::new(depth, width, classes), 3, &act).unwrap();
         parameter_count(&vs)
     }
 
@@ -485,13 +285,13 @@ mod tests {
             (22, 2, 100),
         ] {
             let cfg = WrnConfig::new(d, k, c);
-            let expected = expected_parameter_count(&cfg).unwrap();
+            let expected = expected_parameter_count(&cfg, 3).unwrap();
             if d * k <= 64 {
                 assert_eq!(count(d, k, c), expected, "WRN-{d}-{k}");
             }
         }
         assert_eq!(
-            expected_parameter_count(&WrnConfig::new(28, 10, 10)).unwrap(),
+            expected_parameter_count(&WrnConfig::new(28, 10, 10), 3).unwrap(),
             36_479_194
         );
     }
@@ -513,12 +313,12 @@ mod tests {
         for mode in [ActivationMode::Autograd, ActivationMode::SymbolicGrad] {
             let mut vs = VarStore::new(Device::Cpu);
             let act = Arc::new(Activation::new(&e, mode));
-            let net = wrn(&vs.root(), &cfg, &act).unwrap();
+            let net = wrn(&vs.root(), &cfg, 3, &act).unwrap();
             match &first {
                 Some(weights) => vs.copy(weights).unwrap(),
                 None => {
                     let mut copy = VarStore::new(Device::Cpu);
-                    let _ = wrn(&copy.root(), &cfg, &act).unwrap();
+                    let _ = wrn(&copy.root(), &cfg, 3, &act).unwrap();
                     copy.copy(&vs).unwrap();
                     first = Some(copy);
                 }
@@ -556,7 +356,7 @@ mod tests {
         tch::manual_seed(0);
         let vs = VarStore::new(Device::Cpu);
         let act = Arc::new(Activation::relu());
-        let net = wrn(&vs.root(), &WrnConfig::new(10, 1, 7), &act).unwrap();
+        let net = wrn(&vs.root(), &WrnConfig::new(10, 1, 7), 3, &act).unwrap();
         let x = Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu));
         assert_eq!(net.f_forward_t(&x, true).unwrap().size(), [4, 7]);
         assert_eq!(
@@ -579,7 +379,7 @@ mod tests {
             init,
             ..WrnConfig::new(10, 2, 10)
         };
-        let _net = wrn(&vs.root(), &cfg, &Arc::new(Activation::relu())).unwrap();
+        let _net = wrn(&vs.root(), &cfg, 3, &Arc::new(Activation::relu())).unwrap();
         let w = vs.variables()["group2.0.conv1.weight"].shallow_clone();
         assert_eq!(w.size(), [64, 32, 3, 3]);
         w
@@ -604,18 +404,5 @@ mod tests {
         assert!((std / (bound / 3f64.sqrt()) - 1.0).abs() < 0.03, "{std}");
         let max = w.abs().max().double_value(&[]);
         assert!(max <= bound && max > 0.99 * bound, "{max} vs {bound}");
-    }
-
-    #[test]
-    fn init_names_round_trip_and_unknown_ones_are_refused() {
-        for init in ConvInit::ALL {
-            assert_eq!(init.name().parse::<ConvInit>().unwrap(), init);
-            assert_eq!(init.to_string(), init.name());
-        }
-        let err = "kaiming".parse::<ConvInit>().unwrap_err().to_string();
-        assert!(
-            err.contains("`kaiming`") && err.contains("he, uniform"),
-            "{err}"
-        );
     }
 }
