@@ -12,8 +12,9 @@ equal learning curves say something about both sides:
   shortcuts (subsampling and zero channels).
 - `vgg-11|13|16|19`: VGG (Simonyan and Zisserman 2015) in the common CIFAR form with batch
   normalisation after every convolution and one linear layer (kuangliu/pytorch-cifar).
-- `allcnn-c`, `allcnn-c-bn`: All-CNN-C (Springenberg et al. 2015) without dropout; `-bn`
-  puts batch normalisation between every convolution and its activation.
+- `allcnn-c`, `allcnn-c-nobn`: All-CNN-C (Springenberg et al. 2015) without dropout;
+  `allcnn-c` puts batch normalisation between every convolution and its activation,
+  `allcnn-c-nobn` is the network as published.
 - `mlp-W-D`: D hidden layers of width W, each linear -> BatchNorm1d -> activation.
 - `mobilenetv2`: MobileNetV2 (Sandler et al. 2018) for 32x32 images: stride 1 in the stem
   and in the second bottleneck stage, no dropout before the classifier.
@@ -303,7 +304,7 @@ class MobileNetV2(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(h, 1).flatten(1))
 
 
-ARCHS = "wrn-D-K (D = 6n+4), resnet-N (N = 6n+2), vgg-11|13|16|19, allcnn-c, allcnn-c-bn, mlp-W-D, mobilenetv2"
+ARCHS = "wrn-D-K (D = 6n+4), resnet-N (N = 6n+2), vgg-11|13|16|19, allcnn-c, allcnn-c-nobn, mlp-W-D, mobilenetv2"
 
 
 def build(arch, classes, in_channels=3, image_size=32, init="uniform", dropout=0.3, act=F.relu):
@@ -330,8 +331,8 @@ def build(arch, classes, in_channels=3, image_size=32, init="uniform", dropout=0
         if depth not in VGG_CONFIGS:
             raise ValueError(f"{arch}: VGG depth must be one of 11, 13, 16, 19")
         return VGG(depth, classes, init, act, in_channels)
-    if arch in ("allcnn-c", "allcnn-c-bn"):
-        return AllCNNC(classes, init, arch.endswith("-bn"), act, in_channels)
+    if arch in ("allcnn-c", "allcnn-c-nobn"):
+        return AllCNNC(classes, init, arch == "allcnn-c", act, in_channels)
     m = re.fullmatch(r"mlp-(\d+)-(\d+)", arch)
     if m:
         width, depth = int(m.group(1)), int(m.group(2))

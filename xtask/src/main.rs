@@ -67,7 +67,9 @@ enum Command {
     /// table of mean accuracies (results/parity/parity.md); with --counts, compare the
     /// parameter counts of both sides' networks instead (results/parity/counts.md). Makes a
     /// PyTorch virtual environment in the user cache on first use. Resumes from the runs
-    /// already in --out.
+    /// already in --out. With --step, time one training step of each --arch with each
+    /// --threads, `actfn bench step` against experiments/parity/step.py in alternating
+    /// processes (results/parity/step.md, step-runs.csv).
     Parity(ParityArgs),
     /// Time the same trainings one after another with all threads in each (`--executor
     /// inline`) and as single-threaded worker processes at once (`--executor local`), in
@@ -134,13 +136,31 @@ struct BenchExecutorsArgs {
 #[derive(Debug, clap::Args)]
 struct ParityArgs {
     /// The network both sides train: wrn-D-K, resnet-N, vgg-11|13|16|19, allcnn-c,
-    /// allcnn-c-bn, mlp-W-D or mobilenetv2.
-    #[arg(long, default_value = "wrn-10-1")]
-    arch: String,
+    /// allcnn-c-nobn, mlp-W-D or mobilenetv2 [default: wrn-10-1]. With --step, the networks
+    /// to time, repeated or comma-separated [default: wrn-10-1,wrn-16-4,resnet-20].
+    #[arg(long, value_delimiter = ',')]
+    arch: Vec<String>,
     /// Train nothing: compare both sides' parameter counts of a fixed list of networks,
     /// write OUT/counts.md and fail when any differ.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "step")]
     counts: bool,
+    /// Train nothing: time one training step of each --arch with each --threads on
+    /// random data, `actfn bench step` and experiments/parity/step.py alternating process
+    /// by process, write OUT/step.md and append every process's time to OUT/step-runs.csv.
+    #[arg(long)]
+    step: bool,
+    /// With --step: images per step.
+    #[arg(long, default_value_t = 128, requires = "step")]
+    batch: usize,
+    /// With --step: timed steps in each process.
+    #[arg(long, default_value_t = 20, requires = "step")]
+    steps: usize,
+    /// With --step: untimed steps first in each process.
+    #[arg(long, default_value_t = 3, requires = "step")]
+    warmup: usize,
+    /// With --step: processes per side for each network and thread count.
+    #[arg(long, default_value_t = 3, requires = "step")]
+    rounds: usize,
     /// Data sets, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "cifar10,cifar100")]
     datasets: Vec<String>,
@@ -150,9 +170,10 @@ struct ParityArgs {
     /// Seeds per budget and side (0, 1, ...).
     #[arg(long, default_value_t = 3)]
     seeds: usize,
-    /// Threads of each side.
-    #[arg(long, default_value_t = 2)]
-    threads: usize,
+    /// Threads of each side. With --step, a list (repeated or comma-separated, e.g.
+    /// `1,2`): every network is timed with each.
+    #[arg(long, value_delimiter = ',', default_value = "2")]
+    threads: Vec<usize>,
     /// ZCA ε of both sides.
     #[arg(long, default_value_t = 1e-2)]
     zca_epsilon: f64,
@@ -286,12 +307,39 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if args.counts {
                 return parity::counts(&root, &out);
             }
+            if args.step {
+                let archs = if args.arch.is_empty() {
+                    parity::STEP_ARCHS.map(String::from).to_vec()
+                } else {
+                    args.arch
+                };
+                return parity::step(
+                    &root,
+                    &parity::StepOptions {
+                        archs,
+                        threads: args.threads,
+                        batch: args.batch,
+                        steps: args.steps,
+                        warmup: args.warmup,
+                        rounds: args.rounds,
+                        out,
+                    },
+                );
+            }
+            let arch = match args.arch.as_slice() {
+                [] => "wrn-10-1".to_owned(),
+                [arch] => arch.clone(),
+                _ => bail!("--arch takes one network, except with --step"),
+            };
+            let &[threads] = args.threads.as_slice() else {
+                bail!("--threads takes one count, except with --step");
+            };
             let options = parity::Options {
-                arch: args.arch,
+                arch,
                 datasets: args.datasets,
                 budgets: parity::parse_budgets(&args.budgets)?,
                 seeds: args.seeds,
-                threads: args.threads,
+                threads,
                 zca_epsilon: args.zca_epsilon,
                 init: args.init,
                 test_size: args.test_size,
@@ -410,5 +458,38 @@ mod tests {
             Command::Test { args: a } => assert_eq!(a, args(&["-p", "x", "--", "--nocapture"])),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    fn parity(list: &[&str]) -> Result<ParityArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["xtask", "parity"].iter().chain(list))?;
+        match cli.command {
+            Command::Parity(a) => Ok(a),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parity_step_takes_lists_of_networks_and_threads() {
+        let a = parity(&[
+            "--step",
+            "--arch",
+            "wrn-10-1,resnet-8",
+            "--arch",
+            "vgg-11",
+            "--threads",
+            "1,2",
+            "--rounds",
+            "1",
+        ])
+        .unwrap();
+        assert!(a.step);
+        assert_eq!(a.arch, ["wrn-10-1", "resnet-8", "vgg-11"]);
+        assert_eq!(a.threads, [1, 2]);
+        assert_eq!((a.batch, a.steps, a.warmup, a.rounds), (128, 20, 3, 1));
+        let a = parity(&[]).unwrap();
+        assert!(a.arch.is_empty() && !a.step);
+        assert_eq!(a.threads, [2]);
+        assert!(parity(&["--steps", "5"]).is_err());
+        assert!(parity(&["--step", "--counts"]).is_err());
     }
 }

@@ -15,6 +15,11 @@
 //! networks ([`COUNT_ARCHS`], 10 and 100 classes) and writes `counts.md`, a cheap first
 //! check that both sides build the same network.
 //!
+//! `--step` trains nothing either: it times one training step of each `--arch` with each
+//! `--threads` on random data, `actfn bench step` against `experiments/parity/step.py`
+//! (the same step in PyTorch eager, also written from the recipe), the two sides
+//! alternating process by process, and writes `step.md` and appends to `step-runs.csv`.
+//!
 //! Not run by CI: one comparison at the default budgets takes about an hour on 2 cores.
 
 use std::collections::BTreeMap;
@@ -42,7 +47,7 @@ pub const COUNT_ARCHS: [&str; 9] = [
     "resnet-56",
     "vgg-16",
     "allcnn-c",
-    "allcnn-c-bn",
+    "allcnn-c-nobn",
     "mlp-512-3",
     "mobilenetv2",
     "wrn-10-1",
@@ -508,7 +513,313 @@ fn compare_counts(
     Ok(())
 }
 
-fn append(path: &Path, run: &Run) -> anyhow::Result<()> {
+/// The networks `--step` times when `--arch` names none.
+pub const STEP_ARCHS: [&str; 3] = ["wrn-10-1", "wrn-16-4", "resnet-20"];
+
+/// Options of `cargo xtask parity --step`.
+#[derive(Debug, Clone)]
+pub struct StepOptions {
+    pub archs: Vec<String>,
+    /// Every network is timed with each of these thread counts.
+    pub threads: Vec<usize>,
+    pub batch: usize,
+    /// Timed steps in each process.
+    pub steps: usize,
+    /// Untimed steps first in each process.
+    pub warmup: usize,
+    /// Processes per side for each network and thread count.
+    pub rounds: usize,
+    pub out: PathBuf,
+}
+
+/// What the comparison reads of the JSON line that `actfn bench step --json` and
+/// `step.py` print (both print more).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct StepLine {
+    network: String,
+    batch_size: usize,
+    threads: usize,
+    parameters: u64,
+    steps: usize,
+    /// The median of the process's timed steps.
+    median_seconds: f64,
+    /// Absent where the OS does not report it.
+    peak_rss_bytes: Option<u64>,
+}
+
+/// One process's measurement: a row of step-runs.csv.
+#[derive(Debug, Clone, Serialize)]
+struct StepRun<'a> {
+    side: &'a str,
+    arch: &'a str,
+    threads: usize,
+    round: usize,
+    median_seconds: f64,
+    peak_rss_bytes: Option<u64>,
+    // The settings, since the file collects the rows of every invocation.
+    batch: usize,
+    steps: usize,
+    warmup: usize,
+}
+
+/// The one JSON line of a side's output.
+fn parse_step_line(text: &str) -> anyhow::Result<StepLine> {
+    let mut lines = text.lines().filter(|l| l.trim_start().starts_with('{'));
+    let (Some(line), None) = (lines.next(), lines.next()) else {
+        bail!("expected one JSON line, got: {text:?}");
+    };
+    serde_json::from_str(line).with_context(|| format!("not a step measurement: {line:?}"))
+}
+
+/// Fails unless a side measured what it was asked to.
+fn check_step_line(
+    line: &StepLine,
+    arch: &str,
+    threads: usize,
+    options: &StepOptions,
+) -> anyhow::Result<()> {
+    let asked = (arch, threads, options.batch, options.steps);
+    let got = (
+        line.network.as_str(),
+        line.threads,
+        line.batch_size,
+        line.steps,
+    );
+    ensure!(
+        got == asked,
+        "measured (network, threads, batch, steps) = {got:?} instead of {asked:?}"
+    );
+    ensure!(
+        line.median_seconds.is_finite() && line.median_seconds > 0.0,
+        "median step time {} is not a positive time",
+        line.median_seconds
+    );
+    Ok(())
+}
+
+/// The median of `values`; `None` for none.
+fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some(0.5 * (v[n / 2 - 1] + v[n / 2])),
+    }
+}
+
+/// The rounds of one network and thread count, each side's in order.
+#[derive(Debug)]
+struct StepRow {
+    arch: String,
+    threads: usize,
+    actfn: Vec<StepLine>,
+    pytorch: Vec<StepLine>,
+}
+
+/// A side's seconds per step: the median over its rounds of each round's median.
+fn side_seconds(rounds: &[StepLine]) -> Option<f64> {
+    median(&rounds.iter().map(|l| l.median_seconds).collect::<Vec<_>>())
+}
+
+/// A side's peak memory: the largest of its rounds' peaks.
+fn side_peak_bytes(rounds: &[StepLine]) -> Option<u64> {
+    rounds.iter().filter_map(|l| l.peak_rss_bytes).max()
+}
+
+impl StepRow {
+    /// actfn's seconds per step over PyTorch's.
+    fn ratio(&self) -> Option<f64> {
+        Some(side_seconds(&self.actfn)? / side_seconds(&self.pytorch)?)
+    }
+}
+
+/// The step table as Markdown.
+fn step_markdown(options: &StepOptions, rows: &[StepRow]) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "# Training step time: actfn vs PyTorch eager\n\nOne training step of each network with ReLU and 10 classes on random data (forward in train mode, mean cross-entropy, zeroed gradients, backward, SGD with lr 0.01, Nesterov momentum 0.9 and weight decay 5e-4, the loss read), batch {}. Each process times {} steps after {} warm-up steps and reports their median; a side's s/step is the median over its {} rounds (one process each). `actfn bench step` and `experiments/parity/step.py` alternate process by process in one invocation (actfn, then PyTorch, in every round), so that changes in the machine's load touch both. Peak MB: the largest peak resident memory of a side's processes, libraries included (10^6 bytes).\n",
+        options.batch, options.steps, options.warmup, options.rounds,
+    );
+    let _ = writeln!(
+        md,
+        "| arch | threads | actfn s/step | PyTorch s/step | ratio actfn/PyTorch | actfn peak MB | PyTorch peak MB |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+    // A side that lost rounds says how many it kept.
+    let secs = |rounds: &[StepLine]| match side_seconds(rounds) {
+        None => "—".to_owned(),
+        Some(s) if rounds.len() == options.rounds => format!("{s:.4}"),
+        Some(s) => format!("{s:.4} ({} of {} rounds)", rounds.len(), options.rounds),
+    };
+    let mb = |rounds: &[StepLine]| {
+        side_peak_bytes(rounds).map_or("—".into(), |b| format!("{:.0}", b as f64 / 1e6))
+    };
+    for row in rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            row.arch,
+            row.threads,
+            secs(&row.actfn),
+            secs(&row.pytorch),
+            row.ratio().map_or("—".into(), |r| format!("{r:.2}")),
+            mb(&row.actfn),
+            mb(&row.pytorch),
+        );
+    }
+    md
+}
+
+/// Times the training step of both sides (see the module documentation), writes `step.md`
+/// into `options.out` and appends every process's measurement to `step-runs.csv` there.
+pub fn step(root: &Path, options: &StepOptions) -> anyhow::Result<()> {
+    let python = reference_python()?;
+    let actfn = build_actfn(root)?;
+    let script = root.join("experiments/parity/step.py");
+    compare_steps(&actfn, &python, &script, options)
+}
+
+/// [`step`] with the programs given: `actfn bench step --arch A ... --json` and
+/// `python script --arch A ...`.
+fn compare_steps(
+    actfn: &Path,
+    python: &Path,
+    script: &Path,
+    options: &StepOptions,
+) -> anyhow::Result<()> {
+    ensure!(
+        options.steps > 0 && options.rounds > 0 && options.batch > 0,
+        "--steps, --rounds and --batch must be at least 1"
+    );
+    ensure!(
+        !options.archs.is_empty() && !options.threads.is_empty(),
+        "no network or no thread count to time"
+    );
+    ensure!(
+        options.threads.iter().all(|&t| t > 0),
+        "--threads must be at least 1"
+    );
+    std::fs::create_dir_all(&options.out)
+        .with_context(|| format!("cannot create {}", options.out.display()))?;
+    let runs_path = options.out.join("step-runs.csv");
+    let (batch, steps, warmup) = (
+        options.batch.to_string(),
+        options.steps.to_string(),
+        options.warmup.to_string(),
+    );
+    let mut rows = Vec::new();
+    let mut failed = 0;
+    for arch in &options.archs {
+        for &threads in &options.threads {
+            let threads_arg = threads.to_string();
+            let mut row = StepRow {
+                arch: arch.clone(),
+                threads,
+                actfn: Vec::new(),
+                pytorch: Vec::new(),
+            };
+            for round in 0..options.rounds {
+                for side in ["actfn", "pytorch"] {
+                    let common = [
+                        "--arch",
+                        arch,
+                        "--batch",
+                        &batch,
+                        "--steps",
+                        &steps,
+                        "--warmup",
+                        &warmup,
+                        "--threads",
+                        &threads_arg,
+                    ];
+                    let mut cmd = if side == "actfn" {
+                        let mut cmd = Command::new(actfn);
+                        cmd.args(["bench", "step", "--activation", "relu(x)", "--json"]);
+                        cmd
+                    } else {
+                        let mut cmd = Command::new(python);
+                        cmd.arg(script);
+                        cmd
+                    };
+                    cmd.args(common);
+                    let label = format!(
+                        "{side} {arch}, {threads} threads, round {} of {}",
+                        round + 1,
+                        options.rounds
+                    );
+                    // A failed process is logged and left out, so that the other
+                    // measurements still make a table; the command fails at the end.
+                    let line = match capture(&mut cmd).and_then(|text| {
+                        let line = parse_step_line(&text)?;
+                        check_step_line(&line, arch, threads, options)?;
+                        Ok(line)
+                    }) {
+                        Ok(line) => line,
+                        Err(e) => {
+                            eprintln!("xtask parity: {label}: {e:#}");
+                            failed += 1;
+                            continue;
+                        }
+                    };
+                    eprintln!(
+                        "xtask parity: {label}: {:.4} s/step, peak {}",
+                        line.median_seconds,
+                        line.peak_rss_bytes
+                            .map_or("not reported".into(), |b| format!(
+                                "{:.0} MB",
+                                b as f64 / 1e6
+                            ))
+                    );
+                    append(
+                        &runs_path,
+                        &StepRun {
+                            side,
+                            arch,
+                            threads,
+                            round,
+                            median_seconds: line.median_seconds,
+                            peak_rss_bytes: line.peak_rss_bytes,
+                            batch: options.batch,
+                            steps: options.steps,
+                            warmup: options.warmup,
+                        },
+                    )?;
+                    if side == "actfn" {
+                        row.actfn.push(line);
+                    } else {
+                        row.pytorch.push(line);
+                    }
+                }
+            }
+            if let (Some(a), Some(p)) = (row.actfn.first(), row.pytorch.first()) {
+                if a.parameters != p.parameters {
+                    eprintln!(
+                        "xtask parity: warning: {arch} has {} parameters in actfn and {} in PyTorch, so the two time different networks",
+                        a.parameters, p.parameters
+                    );
+                }
+            }
+            rows.push(row);
+        }
+    }
+    let table = step_markdown(options, &rows);
+    let path = options.out.join("step.md");
+    std::fs::write(&path, &table).with_context(|| format!("cannot write {}", path.display()))?;
+    print!("{table}");
+    let total = 2 * options.rounds * options.archs.len() * options.threads.len();
+    ensure!(
+        failed == 0,
+        "{failed} of {total} step measurements failed (see above; {} has the rest)",
+        path.display()
+    );
+    Ok(())
+}
+
+/// Appends `row` to the CSV file at `path`, with a header first when the file is new.
+fn append(path: &Path, row: &impl Serialize) -> anyhow::Result<()> {
     let exists = path.exists();
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -518,7 +829,7 @@ fn append(path: &Path, run: &Run) -> anyhow::Result<()> {
     let mut writer = csv::WriterBuilder::new()
         .has_headers(!exists)
         .from_writer(file);
-    writer.serialize(run)?;
+    writer.serialize(row)?;
     writer.flush()?;
     Ok(())
 }
@@ -703,6 +1014,203 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| resnet-20 | 10 | 7 | 7 | yes |"), "{md}");
+    }
+
+    const ACTFN_STEP: &str = r#"{"activation":"max(x, 0)","mode":"symbolic","relu_fast_path":true,"network":"resnet-8","batch_size":128,"threads":1,"parameters":75290,"steps":20,"median_seconds":0.25,"min_seconds":0.2,"max_seconds":0.3,"median_cpu_seconds":0.24,"peak_rss_bytes":300000000}"#;
+    const PYTORCH_STEP: &str = r#"{"network": "resnet-8", "batch_size": 128, "threads": 1, "parameters": 75290, "steps": 20, "median_seconds": 0.2, "min_seconds": 0.19, "max_seconds": 0.4, "peak_rss_bytes": 800000000, "torch": "2.13.0"}"#;
+
+    fn step_options(rounds: usize) -> StepOptions {
+        StepOptions {
+            archs: vec!["resnet-8".into()],
+            threads: vec![1],
+            batch: 128,
+            steps: 20,
+            warmup: 3,
+            rounds,
+            out: PathBuf::new(),
+        }
+    }
+
+    fn step_line(seconds: f64, peak: Option<u64>) -> StepLine {
+        StepLine {
+            median_seconds: seconds,
+            peak_rss_bytes: peak,
+            ..parse_step_line(PYTORCH_STEP).unwrap()
+        }
+    }
+
+    #[test]
+    fn both_sides_step_lines_are_read_and_checked() {
+        let ours = parse_step_line(&format!("{ACTFN_STEP}\n")).unwrap();
+        assert_eq!(ours.network, "resnet-8");
+        assert_eq!((ours.threads, ours.parameters), (1, 75_290));
+        assert_eq!(ours.peak_rss_bytes, Some(300_000_000));
+        let theirs = parse_step_line(&format!("a warning\n{PYTORCH_STEP}\n")).unwrap();
+        assert_eq!(theirs.median_seconds, 0.2);
+        let without_peak = parse_step_line(
+            r#"{"network":"resnet-8","batch_size":128,"threads":1,"parameters":1,"steps":20,"median_seconds":0.1}"#,
+        )
+        .unwrap();
+        assert_eq!(without_peak.peak_rss_bytes, None);
+
+        let options = step_options(3);
+        check_step_line(&ours, "resnet-8", 1, &options).unwrap();
+        let err = check_step_line(&ours, "resnet-8", 2, &options)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("instead of"), "{err}");
+        assert!(check_step_line(&ours, "resnet-20", 1, &options).is_err());
+        assert!(check_step_line(&step_line(f64::NAN, None), "resnet-8", 1, &options).is_err());
+
+        let err = parse_step_line("no json\n").unwrap_err().to_string();
+        assert!(err.contains("one JSON line"), "{err}");
+        assert!(parse_step_line(&format!("{ACTFN_STEP}\n{ACTFN_STEP}")).is_err());
+        assert!(parse_step_line(r#"{"network": "resnet-8"}"#).is_err());
+    }
+
+    #[test]
+    fn a_side_is_its_median_round_and_its_largest_peak() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        let rounds = [
+            step_line(0.3, Some(5)),
+            step_line(0.1, None),
+            step_line(0.2, Some(7)),
+        ];
+        assert_eq!(side_seconds(&rounds), Some(0.2));
+        assert_eq!(side_peak_bytes(&rounds), Some(7));
+        assert_eq!(side_peak_bytes(&rounds[1..2]), None);
+        let row = StepRow {
+            arch: "resnet-8".into(),
+            threads: 2,
+            actfn: rounds.to_vec(),
+            pytorch: vec![step_line(0.1, Some(2_500_000)), step_line(0.05, None)],
+        };
+        assert!((row.ratio().unwrap() - 0.2 / 0.075).abs() < 1e-12);
+        let empty = StepRow {
+            pytorch: Vec::new(),
+            ..row
+        };
+        assert_eq!(empty.ratio(), None);
+    }
+
+    #[test]
+    fn the_step_table_has_a_row_per_network_and_thread_count() {
+        let options = step_options(2);
+        let rows = [
+            StepRow {
+                arch: "resnet-8".into(),
+                threads: 1,
+                actfn: vec![
+                    step_line(0.25, Some(300_000_000)),
+                    step_line(0.35, Some(310_000_000)),
+                ],
+                pytorch: vec![step_line(0.2, Some(800_400_000)), step_line(0.2, None)],
+            },
+            StepRow {
+                arch: "resnet-8".into(),
+                threads: 2,
+                actfn: vec![step_line(0.5, None)],
+                pytorch: Vec::new(),
+            },
+        ];
+        let md = step_markdown(&options, &rows);
+        assert!(
+            md.contains("batch 128. Each process times 20 steps after 3 warm-up steps"),
+            "{md}"
+        );
+        assert!(md.contains("over its 2 rounds"), "{md}");
+        assert!(md.contains("alternate process by process"), "{md}");
+        assert!(
+            md.contains("| resnet-8 | 1 | 0.3000 | 0.2000 | 1.50 | 310 | 800 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| resnet-8 | 2 | 0.5000 (1 of 2 rounds) | — | — | — | — |"),
+            "{md}"
+        );
+    }
+
+    /// Both sides as shell scripts that log their calls and print a step line; "python"
+    /// fails for vgg-11.
+    #[cfg(unix)]
+    #[test]
+    fn steps_alternate_sides_append_runs_and_fail_on_a_failed_process() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("xtask-step-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("calls.log");
+        let script = |name: &str, body: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            path
+        };
+        // actfn: bench step --activation relu(x) --json --arch A --batch B --steps N
+        // --warmup W --threads T; python: step.py --arch A ... --threads T.
+        let actfn = script(
+            "actfn",
+            &format!(
+                r#"[ "$1 $2 $4 $5" = "bench step relu(x) --json" ] || exit 3
+echo "actfn $7 ${{15}}" >> {log}
+echo '{{"network":"'$7'","batch_size":'$9',"threads":'${{15}}',"parameters":10,"steps":'${{11}}',"median_seconds":0.5,"peak_rss_bytes":2000000}}'"#,
+                log = log.display()
+            ),
+        );
+        let python = script(
+            "python",
+            &format!(
+                r#"echo "pytorch $3 ${{11}}" >> {log}
+[ "$3" = vgg-11 ] && exit 1
+echo '{{"network":"'$3'","batch_size":'$5',"threads":'${{11}}',"parameters":10,"steps":'$7',"median_seconds":0.25,"peak_rss_bytes":4000000}}'"#,
+                log = log.display()
+            ),
+        );
+        let step_py = dir.join("step.py");
+        let mut options = step_options(2);
+        options.threads = vec![1, 2];
+        options.out = dir.join("out");
+        compare_steps(&actfn, &python, &step_py, &options).unwrap();
+        let md = std::fs::read_to_string(options.out.join("step.md")).unwrap();
+        assert!(
+            md.contains("| resnet-8 | 1 | 0.5000 | 0.2500 | 2.00 | 2 | 4 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| resnet-8 | 2 | 0.5000 | 0.2500 | 2.00 |"),
+            "{md}"
+        );
+        let calls = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(
+            calls,
+            "actfn resnet-8 1\npytorch resnet-8 1\nactfn resnet-8 1\npytorch resnet-8 1\n\
+             actfn resnet-8 2\npytorch resnet-8 2\nactfn resnet-8 2\npytorch resnet-8 2\n"
+        );
+
+        options.archs = vec!["vgg-11".into()];
+        options.threads = vec![1];
+        options.rounds = 1;
+        let err = compare_steps(&actfn, &python, &step_py, &options)
+            .unwrap_err()
+            .to_string();
+        let md = std::fs::read_to_string(options.out.join("step.md")).unwrap();
+        let runs = std::fs::read_to_string(options.out.join("step-runs.csv")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(err.contains("1 of 2 step measurements failed"), "{err}");
+        assert!(
+            md.contains("| vgg-11 | 1 | 0.5000 | — | — | 2 | — |"),
+            "{md}"
+        );
+        let rows: Vec<&str> = runs.lines().collect();
+        assert_eq!(rows.len(), 1 + 8 + 1, "{runs}");
+        assert_eq!(
+            rows[0],
+            "side,arch,threads,round,median_seconds,peak_rss_bytes,batch,steps,warmup"
+        );
+        assert_eq!(rows[2], "pytorch,resnet-8,1,0,0.25,4000000,128,20,3");
+        assert_eq!(rows[4], "pytorch,resnet-8,1,1,0.25,4000000,128,20,3");
+        assert_eq!(rows[9], "actfn,vgg-11,1,0,0.5,2000000,128,20,3");
     }
 
     #[test]

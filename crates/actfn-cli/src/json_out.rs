@@ -11,18 +11,23 @@ use serde::Serialize;
 /// then renamed over `path`, so that a reader sees the old file, no file, or the whole new
 /// one, never a part (a run killed mid-write leaves only the temporary).
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
+    let mut text = serde_json::to_string(value)?;
+    text.push('\n');
+    write_text_atomic(path, &text)
+}
+
+/// Writes `text` to `path` atomically, as [`write_json_atomic`] does.
+pub fn write_text_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
     let name = path
         .file_name()
-        .with_context(|| format!("--json-out {}: not a file name", path.display()))?;
+        .with_context(|| format!("{}: not a file name", path.display()))?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
     tmp_name.push(format!(".tmp-{}", std::process::id()));
     let tmp = path.with_file_name(tmp_name);
-    let text = serde_json::to_string(value)?;
     let write = || -> std::io::Result<()> {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(text.as_bytes())?;
-        file.write_all(b"\n")?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
     };

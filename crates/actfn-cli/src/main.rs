@@ -9,6 +9,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench_cmd;
+mod compare_cmd;
+mod compare_table;
 mod data_cmd;
 mod dispatch;
 mod evaluate_cmd;
@@ -55,9 +57,10 @@ enum Command {
     Search(Box<search_cmd::SearchArgs>),
     /// Summarize a search directory: top functions, per-generation bests, counts.
     Report(report_cmd::ReportArgs),
-    /// Facts about WRN-d-k networks: shape and parameter count.
+    /// Facts about the networks: shape and parameter count.
     Model(model_cmd::ModelArgs),
-    /// Train a WRN with one activation on CIFAR-10/100; report validation and test accuracy.
+    /// Train a network (WRN by default, --arch for another) with one activation on
+    /// CIFAR-10/100; report validation and test accuracy.
     ///
     /// Exit codes: 0 when the training ran to its end or diverged (a diverged training is
     /// a result, reported with status `diverged`); 1 when it failed (an error during
@@ -68,8 +71,18 @@ enum Command {
         mut_arg("wrn_width", |a| a.alias("width"))
     )]
     Train(train_cmd::TrainArgs),
-    /// Time a training step of a WRN with an activation, and its peak memory.
+    /// Time a training step of a network with an activation, and its peak memory.
     Bench(bench_cmd::BenchArgs),
+    /// Train several functions --runs times each with the same recipe and test them
+    /// against a baseline (t-tests, Holm's correction); resumable, on any executor.
+    ///
+    /// Exit codes: 0 when every run has a result (ok, diverged or failed: each is a
+    /// result); 1 when some runs could not be carried out; 2 on bad input.
+    #[command(
+        mut_arg("wrn_depth", |a| a.alias("depth")),
+        mut_arg("wrn_width", |a| a.alias("width"))
+    )]
+    Compare(Box<compare_cmd::CompareArgs>),
     /// Worker of `search --executor local|slurm`: train one planned candidate and publish
     /// its result (see ARCHITECTURE.md).
     #[command(hide = true)]
@@ -91,6 +104,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Model(args) => model_cmd::run(args),
         Command::Train(args) => train_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args),
+        Command::Compare(args) => compare_cmd::run(*args),
         Command::Evaluate(args) => evaluate_cmd::run(args),
         Command::Precheck(args) => precheck_cmd::run(args),
     }

@@ -24,7 +24,7 @@ use crate::precheck_args::PrecheckArgs;
 #[derive(Debug, Clone, Args)]
 pub struct NetworkArgs {
     /// The network: wrn-D-K, resnet-N (N = 6n+2: 20, 32, 44, 56, 110), vgg-11|13|16|19,
-    /// allcnn-c (without batch norm, as published), allcnn-c-bn, mlp-W-D (D hidden layers
+    /// allcnn-c (with batch norm), allcnn-c-nobn (as published), mlp-W-D (D hidden layers
     /// of W units) or mobilenetv2 [default: WRN from --wrn-depth and --wrn-width].
     #[arg(long, value_name = "NET", conflicts_with_all = ["wrn_depth", "wrn_width"])]
     pub arch: Option<Arch>,

@@ -347,3 +347,45 @@ fn precheck_stops_divergers_and_leaves_passing_candidates_bit_for_bit() {
         );
     }
 }
+
+/// A search trains the network `--arch` names, records it in its configuration, and
+/// resumes from it without being told again.
+#[test]
+fn search_with_another_network_records_and_resumes_it() {
+    let data = data_dir();
+    let tmp = TempDir::new().unwrap();
+    let out = tmp.path().join("resnet");
+    let out_s = out.to_str().unwrap();
+    let args = search_args(out_s, data.to_str().unwrap(), &["--arch", "resnet-8"]);
+    // --arch names the network alone: drop the WRN's options.
+    let mut without_wrn = Vec::new();
+    let mut skip = 0;
+    for a in args {
+        if skip > 0 {
+            skip -= 1;
+            continue;
+        }
+        if a == "--wrn-depth" || a == "--wrn-width" {
+            skip = 1;
+            continue;
+        }
+        without_wrn.push(a);
+    }
+    ok(actfn(&without_wrn));
+    let config = std::fs::read_to_string(out.join("config.ron")).unwrap();
+    assert!(config.contains("arch: Some(\"resnet-8\")"), "{config}");
+    let records = comparable_records(&out, false);
+    assert_eq!(records.len(), 2, "{records:?}");
+    // Resuming trains nothing more and leaves the records as they were.
+    ok(actfn(&[
+        "search",
+        "--resume",
+        out_s,
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]));
+    assert_eq!(comparable_records(&out, false), records);
+    // --arch is part of the configuration: it cannot be given anew on resume.
+    let out2 = actfn(&["search", "--resume", out_s, "--arch", "resnet-14"]);
+    assert_eq!(out2.status.code(), Some(2), "{out2:?}");
+}

@@ -386,7 +386,8 @@ fn model_summary_counts_every_network() {
     for (arch, classes, expected) in [
         ("resnet-20", "10", "269722"),
         ("resnet-56", "10", "853018"),
-        ("allcnn-c", "10", "1369738"),
+        ("allcnn-c", "10", "1372254"),
+        ("allcnn-c-nobn", "10", "1369738"),
         ("mobilenetv2", "10", "2236682"),
         ("wrn-28-10", "10", "36479194"),
     ] {
@@ -427,7 +428,7 @@ fn train_arch_runs_each_network_family() {
     for arch in [
         "resnet-8",
         "vgg-11",
-        "allcnn-c-bn",
+        "allcnn-c-nobn",
         "mlp-32-2",
         "mobilenetv2",
     ] {

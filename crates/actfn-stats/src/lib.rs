@@ -40,15 +40,19 @@
 
 use std::fmt;
 
+mod correction;
 mod rank;
 mod summary;
 mod ttest;
+
+pub use correction::holm;
 
 pub use rank::{average_ranks, spearman, RankCorrelation};
 
 pub use summary::{mean, median, median_of_k, sample_sd, sample_variance, Summary};
 pub use ttest::{
-    student_t_test, two_sided_p, welch_satterthwaite_df, welch_t_test, TTest, LARGE_DF,
+    student_t_test, two_sided_p, welch_interval, welch_satterthwaite_df, welch_t_test, TTest,
+    LARGE_DF,
 };
 
 /// Which of the two samples of a two-sample test an error refers to.
@@ -117,6 +121,22 @@ pub enum StatsError {
         /// The rejected `k`.
         k: usize,
     },
+    /// A p-value passed to [`holm`] is outside `[0, 1]` or `NaN`.
+    #[error("p-value {value} at index {index} is not in [0, 1]")]
+    InvalidP {
+        /// Position of the value.
+        index: usize,
+        /// The value.
+        value: f64,
+    },
+
+    /// A confidence level outside (0, 1).
+    #[error("confidence level {level} is not in (0, 1)")]
+    InvalidConfidence {
+        /// The level.
+        level: f64,
+    },
+
     /// A t statistic passed to [`two_sided_p`] is `NaN`.
     #[error("t statistic is not a number: {t}")]
     InvalidT {

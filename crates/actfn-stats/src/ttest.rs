@@ -266,6 +266,46 @@ pub fn welch_t_test(a: &[f64], b: &[f64]) -> Result<TTest> {
     })
 }
 
+/// The two-sided `confidence` interval (0.95 for 95%) of `mean_a - mean_b` from Welch's
+/// standard error and degrees of freedom: `diff ± q * se` with `q` the `(1 + confidence) /
+/// 2` quantile of Student's t. This is SciPy's `ttest_ind(a, b,
+/// equal_var=False).confidence_interval(confidence)`.
+///
+/// # Errors
+///
+/// As [`welch_t_test`], and [`StatsError::InvalidConfidence`] outside `(0, 1)`.
+///
+/// ```
+/// // SciPy: ttest_ind([1, 2, 3], [4, 5, 9], equal_var=False).confidence_interval(0.95)
+/// // gives (-9.740656389274683, 1.740656389274684).
+/// let (lo, hi) = actfn_stats::welch_interval(&[1.0, 2.0, 3.0], &[4.0, 5.0, 9.0], 0.95)?;
+/// assert!((lo - -9.740656389274683).abs() < 1e-9 && (hi - 1.740656389274684).abs() < 1e-9);
+/// # Ok::<(), actfn_stats::StatsError>(())
+/// ```
+pub fn welch_interval(a: &[f64], b: &[f64], confidence: f64) -> Result<(f64, f64)> {
+    if !(confidence > 0.0 && confidence < 1.0) {
+        return Err(StatsError::InvalidConfidence { level: confidence });
+    }
+    let (ma, mb) = two_samples(a, b)?;
+    // Both samples were scaled by the same factor; undo it on the way out.
+    let c = common_scale(max_abs(a).max(max_abs(b)), a.len().max(b.len()));
+    let se_a = ma.sd / (ma.n as f64).sqrt();
+    let se_b = mb.sd / (mb.n as f64).sqrt();
+    let se = se_a.hypot(se_b);
+    let df = welch_df_from_se(se_a, ma.n, se_b, mb.n)?;
+    let dist = StudentsT::new(0.0, 1.0, df).map_err(|_| StatsError::InvalidDf { df })?;
+    let q = dist.inverse_cdf(0.5 + confidence / 2.0);
+    let diff = ma.mean - mb.mean;
+    let (lo, hi) = ((diff - q * se) / c, (diff + q * se) / c);
+    if lo.is_finite() && hi.is_finite() {
+        Ok((lo, hi))
+    } else {
+        Err(StatsError::Overflow {
+            what: "confidence interval",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

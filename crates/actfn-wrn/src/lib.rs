@@ -1,4 +1,4 @@
-//! Wide residual networks on CIFAR through libtorch: data, preprocessing, models, training.
+//! Training networks on CIFAR through libtorch: data, preprocessing, models, training.
 //!
 //! Data side: [`data`] reads the CIFAR binary formats, makes the balanced validation
 //! split and runs the pipeline to tensors, [`fetch`] downloads and unpacks the data sets,
@@ -6,7 +6,8 @@
 //! disk), [`augment`] flips and crops batches.
 //!
 //! Model side: [`activation`] compiles a candidate expression to tensor ops, [`model`]
-//! builds WRN-d-k around it, [`train`] trains it ([`checkpoint`] saves and restores a run),
+//! builds a network around it (WRN-d-k, the paper's, or a ResNet, VGG, All-CNN-C, MLP or
+//! MobileNetV2), [`train`] trains it ([`checkpoint`] saves and restores a run),
 //! and [`evaluator`] is the search's view of all this.
 
 pub mod activation;

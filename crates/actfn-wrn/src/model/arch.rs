@@ -1,5 +1,5 @@
 //! [`Arch`]: which network trains a candidate, by the name users type (`wrn-28-10`,
-//! `resnet-20`, `vgg-16`, `allcnn-c`, `allcnn-c-bn`, `mlp-512-3`, `mobilenetv2`). The name is
+//! `resnet-20`, `vgg-16`, `allcnn-c`, `allcnn-c-nobn`, `mlp-512-3`, `mobilenetv2`). The name is
 //! also how configurations store it, so that a configuration file reads as the command
 //! line did.
 
@@ -30,7 +30,7 @@ pub enum Arch {
 
 /// The forms of every name, for help texts and errors.
 pub const ARCH_FORMS: &str =
-    "wrn-D-K, resnet-N (N = 6n+2), vgg-11|13|16|19, allcnn-c, allcnn-c-bn, mlp-W-D, mobilenetv2";
+    "wrn-D-K, resnet-N (N = 6n+2), vgg-11|13|16|19, allcnn-c, allcnn-c-nobn, mlp-W-D, mobilenetv2";
 
 /// The largest depth or unit count a name may ask for: far beyond any network that trains,
 /// and small enough that a typo cannot build a network layer by layer until memory runs
@@ -101,8 +101,8 @@ impl fmt::Display for Arch {
             Arch::Wrn { depth, width } => write!(f, "wrn-{depth}-{width}"),
             Arch::ResNet { depth } => write!(f, "resnet-{depth}"),
             Arch::Vgg { depth } => write!(f, "vgg-{depth}"),
-            Arch::AllCnnC { batch_norm: false } => f.write_str("allcnn-c"),
-            Arch::AllCnnC { batch_norm: true } => f.write_str("allcnn-c-bn"),
+            Arch::AllCnnC { batch_norm: true } => f.write_str("allcnn-c"),
+            Arch::AllCnnC { batch_norm: false } => f.write_str("allcnn-c-nobn"),
             Arch::Mlp { width, depth } => write!(f, "mlp-{width}-{depth}"),
             Arch::MobileNetV2 => f.write_str("mobilenetv2"),
         }
@@ -131,8 +131,8 @@ impl FromStr for Arch {
             },
             ["resnet", n] => Arch::ResNet { depth: number(n)? },
             ["vgg", n] => Arch::Vgg { depth: number(n)? },
-            ["allcnn", "c"] => Arch::AllCnnC { batch_norm: false },
-            ["allcnn", "c", "bn"] => Arch::AllCnnC { batch_norm: true },
+            ["allcnn", "c"] => Arch::AllCnnC { batch_norm: true },
+            ["allcnn", "c", "nobn"] => Arch::AllCnnC { batch_norm: false },
             ["mlp", w, d] => Arch::Mlp {
                 width: number(w)?,
                 depth: number(d)?,
@@ -173,7 +173,7 @@ mod tests {
             "vgg-11",
             "vgg-19",
             "allcnn-c",
-            "allcnn-c-bn",
+            "allcnn-c-nobn",
             "mlp-512-3",
             "mobilenetv2",
         ] {
