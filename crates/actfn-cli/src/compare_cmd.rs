@@ -90,7 +90,8 @@ pub struct CompareConfig {
     pub data: DataConfig,
     /// The test images (`None`: all).
     pub test_size: Option<usize>,
-    /// The recipe; its `seed` is each run's own.
+    /// The recipe; its `seed` is each run's own, and its `threads` (not stored: they
+    /// change no result's meaning) the command line's.
     pub training: TrainConfig,
 }
 
@@ -212,7 +213,10 @@ fn config_of(args: &CompareArgs) -> anyhow::Result<CompareConfig> {
     };
     let kind = args.dataset.into();
     let data = args.training.data_config(kind, args.split_seed)?;
-    let training = args.training.train_config(0, DefaultSchedule::FinalAt200)?;
+    let training = TrainConfig {
+        threads: None,
+        ..args.training.train_config(0, DefaultSchedule::FinalAt200)?
+    };
     training.validate()?;
     Ok(CompareConfig {
         functions,
@@ -260,7 +264,7 @@ fn train_inline(
             config.functions[f],
             config.seed_of(r)
         );
-        let result = train_one(&args.out, config, &data, f, r)?;
+        let result = train_one(&args.out, config, &data, (f, r), args.training.threads)?;
         eprintln!("actfn compare: {}", describe(&result));
     }
     Ok(())
@@ -273,13 +277,14 @@ fn prepare(data_dir: &Path, config: &CompareConfig) -> anyhow::Result<TrainData>
     Ok(TrainData::from(prepared))
 }
 
-/// Trains run `r` of function `f` (resuming its checkpoint) and publishes its result.
+/// Trains run `r` of function `f` on `threads` (resuming its checkpoint) and publishes
+/// its result.
 fn train_one(
     dir: &Path,
     config: &CompareConfig,
     data: &TrainData,
-    f: usize,
-    r: usize,
+    (f, r): (usize, usize),
+    threads: Option<usize>,
 ) -> anyhow::Result<TrainResult> {
     let expr: Expr = config.functions[f]
         .parse()
@@ -289,6 +294,7 @@ fn train_one(
         .with_context(|| format!("cannot create {}", run_dir.display()))?;
     let training = TrainConfig {
         seed: config.seed_of(r),
+        threads,
         ..config.training.clone()
     };
     let options = RunOptions {
@@ -346,7 +352,7 @@ fn run_worker(args: &CompareArgs, which: &str) -> anyhow::Result<()> {
         train::set_threads(t);
     }
     let data = prepare(args.training.data_dir().as_path(), &config)?;
-    let result = train_one(&args.out, &config, &data, f, r)?;
+    let result = train_one(&args.out, &config, &data, (f, r), args.training.threads)?;
     println!("{}", serde_json::to_string(&result)?);
     Ok(())
 }
