@@ -17,10 +17,10 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use actfn_cluster::{threads_per_job, LocalPool, Runner, SlurmArray, Task};
-use actfn_evo::{RecordStatus, TrainResult};
+use actfn_evo::TrainResult;
 use actfn_expr::Expr;
 use actfn_wrn::data::{self, DataConfig};
-use actfn_wrn::train::{self, RunOptions, TrainConfig, TrainData, TrainStatus};
+use actfn_wrn::train::{self, RunOptions, TrainConfig, TrainData};
 use anyhow::{bail, Context};
 use clap::Args;
 use serde::{Deserialize, Serialize};
@@ -307,18 +307,7 @@ fn train_one(
     };
     let outcome = train::train(&expr, data, &training, &options)
         .with_context(|| format!("cannot train with {expr}"))?;
-    let finite = |v: f64| v.is_finite().then_some(v);
-    let result = TrainResult {
-        val_acc: finite(outcome.val_acc),
-        val_loss: finite(outcome.val_loss),
-        test_acc: outcome.test_acc,
-        status: match outcome.status {
-            TrainStatus::Ok => RecordStatus::Ok,
-            TrainStatus::Diverged { .. } => RecordStatus::Diverged,
-            TrainStatus::Failed { .. } => RecordStatus::Failed,
-        },
-        seconds: outcome.seconds,
-    };
+    let result = outcome.result();
     write_json_atomic(&run_dir.join(RESULT_FILE), &result)?;
     Ok(result)
 }

@@ -11,7 +11,6 @@ use actfn_wrn::model::{expected_parameter_count, Arch, WrnConfig};
 use actfn_wrn::train::{self, RunOptions, TrainConfig, TrainData, TrainStatus};
 use anyhow::Context;
 
-use actfn_evo::{RecordStatus, TrainResult};
 use clap::Args;
 
 use crate::data_cmd::DatasetName;
@@ -59,10 +58,6 @@ pub struct TrainArgs {
     /// Also write that JSON object to FILE (atomically: a reader never sees half of it).
     #[arg(long, value_name = "FILE")]
     json_out: Option<PathBuf>,
-}
-
-fn finite(v: f64) -> Option<f64> {
-    v.is_finite().then_some(v)
 }
 
 /// Runs `actfn train`.
@@ -116,17 +111,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     {
         eprintln!("actfn: {expr} diverged: {}", first_line(reason));
     }
-    let result = TrainResult {
-        val_acc: finite(outcome.val_acc),
-        val_loss: finite(outcome.val_loss),
-        test_acc: outcome.test_acc,
-        status: match outcome.status {
-            TrainStatus::Ok => RecordStatus::Ok,
-            TrainStatus::Diverged { .. } => RecordStatus::Diverged,
-            TrainStatus::Failed { .. } => RecordStatus::Failed,
-        },
-        seconds: outcome.seconds,
-    };
+    let result = outcome.result();
     if let Some(path) = &args.json_out {
         write_json_atomic(path, &result)?;
     }

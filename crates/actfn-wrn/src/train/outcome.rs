@@ -1,5 +1,6 @@
 //! What a training run reports: its status, per-epoch metrics and final outcome.
 
+use actfn_evo::{RecordStatus, TrainResult};
 use serde::{Deserialize, Serialize};
 
 /// How a run ended.
@@ -79,4 +80,23 @@ pub struct TrainOutcome {
     pub seconds: f64,
     /// Per-epoch metrics.
     pub history: Vec<EpochMetrics>,
+}
+
+impl TrainOutcome {
+    /// What `actfn train --json` prints and other programs read: the final metrics, a
+    /// non-finite one left out, and the status.
+    pub fn result(&self) -> TrainResult {
+        let finite = |v: f64| v.is_finite().then_some(v);
+        TrainResult {
+            val_acc: finite(self.val_acc),
+            val_loss: finite(self.val_loss),
+            test_acc: self.test_acc,
+            status: match self.status {
+                TrainStatus::Ok => RecordStatus::Ok,
+                TrainStatus::Diverged { .. } => RecordStatus::Diverged,
+                TrainStatus::Failed { .. } => RecordStatus::Failed,
+            },
+            seconds: self.seconds,
+        }
+    }
 }
