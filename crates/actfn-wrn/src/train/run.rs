@@ -376,7 +376,13 @@ fn train_run(
     if let (true, Some(dir)) = (options.resume, &options.out_dir) {
         if let Some(ck) = checkpoint::find(dir) {
             let state: CheckpointState = checkpoint::read_state(&ck)?;
-            if state.config != *config || state.activation != act_name {
+            // The thread count changes the last bits of CPU sums, not which run this
+            // is: a run continued on another machine or share of it is the same run.
+            let recorded = TrainConfig {
+                threads: config.threads,
+                ..state.config.clone()
+            };
+            if recorded != *config || state.activation != act_name {
                 return Err(WrnError::Checkpoint(format!(
                     "{} holds a checkpoint of another run ({} with another configuration); \
                      use another output folder or delete it",
@@ -775,6 +781,13 @@ mod tests {
         let other = TrainConfig { seed: 9, ..tiny() };
         let err = train(&relu, &data, &other, &options).unwrap_err();
         assert!(err.to_string().contains("another run"), "{err}");
+        // Another thread count is the same run: it continues (here: nothing left to do).
+        let one_thread = TrainConfig {
+            threads: Some(1),
+            ..tiny()
+        };
+        let again = train(&relu, &data, &one_thread, &options).unwrap();
+        assert_eq!((again.epochs_run, again.val_acc), (3, full.val_acc));
     }
 
     #[test]
