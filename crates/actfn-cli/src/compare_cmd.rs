@@ -3,8 +3,9 @@
 //! recipe, and the table says how each compares with the baseline (see
 //! [`crate::compare_table`]).
 //!
-//! The folder (`--out DIR`) holds `compare.ron`, what is compared and how (written once,
-//! atomically; a rerun with other settings is refused), and one folder per run,
+//! The folder (`--out DIR`) holds `compare.ron`, what is compared and how (written
+//! atomically; a rerun with other settings is refused, one with more `--runs` adds runs),
+//! and one folder per run,
 //! `runs/f{F}-r{R}/`: `actfn train`'s files (an epoch checkpoint a killed run resumes from)
 //! and `result.json`, published atomically when the run is over. A run with a result is
 //! never trained again, so a killed comparison continues where it stopped. On the local
@@ -53,7 +54,8 @@ pub struct CompareArgs {
     /// Seed of the first run; run R has seed SEED + R.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// The comparison's folder; rerunning with the same folder continues it.
+    /// The comparison's folder; rerunning with the same folder continues it (with a larger
+    /// --runs, adds runs to it).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// The data set.
@@ -132,7 +134,17 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
                 stored_path.display()
             )
         })?;
-        if stored != config {
+        let more_runs = CompareConfig {
+            runs: config.runs,
+            ..stored.clone()
+        } == config
+            && config.runs > stored.runs;
+        if more_runs {
+            // More runs of the same comparison: the finished ones stay, the new ones are
+            // trained, so a comparison too small to tell can be grown.
+            let text = ron::ser::to_string_pretty(&config, ron::ser::PrettyConfig::default())?;
+            crate::json_out::write_text_atomic(&stored_path, &text)?;
+        } else if stored != config {
             bail!(
                 "{} holds another comparison ({}); choose another --out, or repeat its settings to continue it",
                 dir.display(),

@@ -101,10 +101,26 @@ fn compare_trains_every_run_resumes_and_agrees_across_executors() {
     ));
     assert_eq!(runs_without_seconds(&dir.path().join("local")), runs);
 
+    // More runs of the same comparison: the four finished ones stay, two are added.
+    let grown = compare_args("inline", &[]);
+    let grown: Vec<&str> = grown
+        .into_iter()
+        .map(|a| if a == "2" { "3" } else { a })
+        .collect();
+    let out = ok(actfn_in(dir.path(), &grown));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("4 of 6 runs done, 2 to train"));
+    let more = runs_without_seconds(&inline);
+    assert_eq!(more.len(), 7, "{more:?}");
+    assert_eq!(&more[1..3], &runs[1..3]);
+    assert_eq!(&more[4..6], &runs[3..5]);
+    // Fewer runs than recorded is another comparison.
+    let err = fails(actfn_in(dir.path(), &compare_args("inline", &[])));
+    assert!(err.contains("3 runs from seed 0"), "{err}");
+
     // Another recipe in the same folder is refused before anything is trained.
     let err = fails(actfn_in(
         dir.path(),
-        &compare_args("inline", &["--seed", "7"]),
+        &compare_args("local", &["--seed", "7"]),
     ));
     assert!(
         err.contains("holds another comparison") && err.contains("2 runs from seed 0"),
