@@ -969,20 +969,24 @@ mod tests {
         assert_eq!(again[2].arch, "resnet-20");
     }
 
+    /// An executable `/bin/sh` script `dir/name` running `body`, standing in for a program.
+    #[cfg(unix)]
+    fn shell_script(dir: &Path, name: &str, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
     /// Both sides as shell scripts: actfn counts 7 for every network; the "python" counts
     /// 8 for vgg-16 and fails for mobilenetv2 (its arguments are `script --count A ...`).
     #[cfg(unix)]
     #[test]
     fn counts_run_both_sides_write_the_table_and_fail_on_a_difference() {
-        use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("xtask-counts-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let script = |name: &str, body: &str| {
-            let path = dir.join(name);
-            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-            path
-        };
+        let script = |name: &str, body: &str| shell_script(&dir, name, body);
         let actfn = script(
             "actfn",
             r#"[ "$1 $2 $3" = "model summary --arch" ] || exit 3; echo "arch: $4"; echo "parameters: 7""#,
@@ -1137,16 +1141,10 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn steps_alternate_sides_append_runs_and_fail_on_a_failed_process() {
-        use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("xtask-step-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join("calls.log");
-        let script = |name: &str, body: &str| {
-            let path = dir.join(name);
-            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-            path
-        };
+        let script = |name: &str, body: &str| shell_script(&dir, name, body);
         // actfn: bench step --activation relu(x) --json --arch A --batch B --steps N
         // --warmup W --threads T; python: step.py --arch A ... --threads T.
         let actfn = script(

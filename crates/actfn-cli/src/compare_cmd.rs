@@ -27,11 +27,10 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use crate::compare_table::{self, RunRow};
-use crate::data_cmd::DatasetName;
 use crate::dispatch::local_slot_env;
 use crate::executor_args::{ExecutorArgs, ExecutorKind};
 use crate::json_out::write_json_atomic;
-use crate::training_args::{DefaultSchedule, TrainingArgs};
+use crate::training_args::{DefaultSchedule, RunDataArgs, TrainingArgs};
 
 /// Arguments of `actfn compare`.
 #[derive(Debug, Args)]
@@ -58,18 +57,12 @@ pub struct CompareArgs {
     /// --runs, adds runs to it).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// The data set.
-    #[arg(long, default_value = "cifar10")]
-    dataset: DatasetName,
+    /// The data set, test images (with `--test-size 0` the table compares validation
+    /// accuracy) and split, the same for every run.
+    #[command(flatten)]
+    data: RunDataArgs,
     #[command(flatten)]
     training: TrainingArgs,
-    /// Test each run on the first N images of the official test set (default: all; 0:
-    /// none, and the table compares validation accuracy).
-    #[arg(long, value_name = "N")]
-    test_size: Option<usize>,
-    /// Seed of the train/validation split (the same for every run).
-    #[arg(long, default_value_t = 0)]
-    split_seed: u64,
     #[command(flatten)]
     executor: ExecutorArgs,
     /// Worker of the local and Slurm executors: train run R of function F and publish it.
@@ -223,8 +216,8 @@ fn config_of(args: &CompareArgs) -> anyhow::Result<CompareConfig> {
             }
         }
     };
-    let kind = args.dataset.into();
-    let data = args.training.data_config(kind, args.split_seed)?;
+    let kind = args.data.dataset.into();
+    let data = args.training.data_config(kind, args.data.split_seed)?;
     let training = TrainConfig {
         threads: None,
         ..args.training.train_config(0, DefaultSchedule::FinalAt200)?
@@ -236,7 +229,7 @@ fn config_of(args: &CompareArgs) -> anyhow::Result<CompareConfig> {
         runs: args.runs,
         seed: args.seed,
         data,
-        test_size: args.test_size,
+        test_size: args.data.test_size,
         training,
     })
 }

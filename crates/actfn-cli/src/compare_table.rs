@@ -81,6 +81,10 @@ impl Table {
         };
         let baseline = &config.functions[config.baseline];
         let base = accuracies(baseline);
+        let base_mean = (!base.is_empty())
+            .then(|| Summary::of(&base))
+            .transpose()?
+            .map(|s| s.mean);
         let mut lines = Vec::new();
         for function in &config.functions {
             let acc = accuracies(function);
@@ -124,7 +128,7 @@ impl Table {
                     welch_interval(&acc, &base, 0.95),
                 ) {
                     (Ok(s), Ok(w), Ok((lo, hi))) => {
-                        line.difference = Some(line.mean.unwrap_or(0.0) - mean_of(&base));
+                        line.difference = line.mean.zip(base_mean).map(|(m, b)| m - b);
                         line.ci_low = Some(lo);
                         line.ci_high = Some(hi);
                         line.t_student = Some(s.t);
@@ -229,10 +233,6 @@ impl Table {
         }
         md
     }
-}
-
-fn mean_of(v: &[f64]) -> f64 {
-    v.iter().sum::<f64>() / v.len() as f64
 }
 
 /// Three significant digits, in scientific notation below 0.001.

@@ -13,10 +13,9 @@ use anyhow::Context;
 
 use clap::Args;
 
-use crate::data_cmd::DatasetName;
 use crate::exit::{first_line, JobFailed};
 use crate::json_out::{check_json_out, write_json_atomic};
-use crate::training_args::{DefaultSchedule, TrainingArgs};
+use crate::training_args::{DefaultSchedule, RunDataArgs, TrainingArgs};
 
 /// Arguments of `actfn train`.
 #[derive(Debug, Args)]
@@ -24,17 +23,10 @@ pub struct TrainArgs {
     /// The activation, e.g. `relu(x)` or `tanh(x) * min(x, 0)`.
     #[arg(long, allow_hyphen_values = true)]
     activation: String,
-    /// The data set.
-    #[arg(long, default_value = "cifar10")]
-    dataset: DatasetName,
+    #[command(flatten)]
+    data: RunDataArgs,
     #[command(flatten)]
     training: TrainingArgs,
-    /// Evaluate only the first N images of the official test set (default: all; 0: none).
-    #[arg(long, value_name = "N")]
-    test_size: Option<usize>,
-    /// Seed of the train/validation split.
-    #[arg(long, default_value_t = 0)]
-    split_seed: u64,
     /// Initial learning rate.
     #[arg(long, default_value_t = TrainConfig::search().lr, allow_hyphen_values = true)]
     lr: f64,
@@ -69,8 +61,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         .activation
         .parse()
         .with_context(|| format!("cannot read the activation {:?}", args.activation))?;
-    let kind = Cifar::from(args.dataset);
-    let data_config = args.training.data_config(kind, args.split_seed)?;
+    let kind = Cifar::from(args.data.dataset);
+    let data_config = args.training.data_config(kind, args.data.split_seed)?;
     let config = TrainConfig {
         lr: args.lr,
         augment: AugmentConfig {
@@ -89,7 +81,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
 
     let prepared =
-        data::prepare_with_test_size(&args.training.data_dir(), &data_config, args.test_size)
+        data::prepare_with_test_size(&args.training.data_dir(), &data_config, args.data.test_size)
             .with_context(|| format!("cannot prepare {kind}"))?;
     let data = TrainData::from(prepared);
     if let Some(dir) = &args.out {

@@ -17,6 +17,7 @@ use actfn_wrn::train::TrainConfig;
 use anyhow::{bail, Context};
 use clap::Args;
 
+use crate::data_cmd::DatasetName;
 use crate::input_args::InputArgs;
 use crate::precheck_args::PrecheckArgs;
 
@@ -44,6 +45,21 @@ impl NetworkArgs {
             width: self.wrn_width,
         })
     }
+}
+
+/// The data of a single training run (`train`, and each run of `compare`): the data set,
+/// the test images and the split.
+#[derive(Debug, Clone, Args)]
+pub struct RunDataArgs {
+    /// The data set.
+    #[arg(long, default_value = "cifar10")]
+    pub dataset: DatasetName,
+    /// Evaluate only the first N images of the official test set (default: all; 0: none).
+    #[arg(long, value_name = "N")]
+    pub test_size: Option<usize>,
+    /// Seed of the train/validation split.
+    #[arg(long, default_value_t = 0)]
+    pub split_seed: u64,
 }
 
 /// How a network is trained, and on which images.

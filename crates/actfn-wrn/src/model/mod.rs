@@ -101,18 +101,7 @@ impl NetworkConfig {
     /// and that the input is large enough for the network's strides and poolings.
     pub fn check(&self) -> Result<(), WrnError> {
         self.arch.check()?;
-        if self.classes < 1 {
-            return Err(WrnError::InvalidModel(format!(
-                "class count {} is not positive",
-                self.classes
-            )));
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(WrnError::InvalidModel(format!(
-                "dropout {} is not in [0, 1)",
-                self.dropout
-            )));
-        }
+        check_head(self.classes, self.dropout)?;
         let InputShape {
             channels,
             height,
@@ -143,6 +132,21 @@ impl NetworkConfig {
             init: self.init,
         }
     }
+}
+
+/// Checks what every network shares: at least one class, a dropout probability below 1.
+pub(crate) fn check_head(classes: i64, dropout: f64) -> Result<(), WrnError> {
+    if classes < 1 {
+        return Err(WrnError::InvalidModel(format!(
+            "class count {classes} is not positive"
+        )));
+    }
+    if !(0.0..1.0).contains(&dropout) {
+        return Err(WrnError::InvalidModel(format!(
+            "dropout {dropout} is not in [0, 1)"
+        )));
+    }
+    Ok(())
 }
 
 /// A built network of any family.

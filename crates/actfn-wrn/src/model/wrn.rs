@@ -23,6 +23,7 @@ use super::init::ConvInit;
 use super::layers::{
     activate, batch_norm, conv, global_average, linear, BatchNorm, Conv, ConvShape, Linear,
 };
+use super::{check_head, Arch};
 use crate::activation::Activation;
 use crate::error::WrnError;
 
@@ -55,30 +56,12 @@ impl WrnConfig {
 
     /// Blocks per group, `n = (d - 4) / 6`, or an error naming the depth.
     pub fn blocks_per_group(&self) -> Result<i64, WrnError> {
-        if self.depth < 10 || (self.depth - 4) % 6 != 0 {
-            return Err(WrnError::InvalidModel(format!(
-                "depth {} is not 6n + 4 with n >= 1 (10, 16, 22, 28, 40, ...)",
-                self.depth
-            )));
+        Arch::Wrn {
+            depth: self.depth,
+            width: self.width,
         }
-        if self.width < 1 {
-            return Err(WrnError::InvalidModel(format!(
-                "width {} is not a positive integer",
-                self.width
-            )));
-        }
-        if self.classes < 1 {
-            return Err(WrnError::InvalidModel(format!(
-                "class count {} is not positive",
-                self.classes
-            )));
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(WrnError::InvalidModel(format!(
-                "dropout {} is not in [0, 1)",
-                self.dropout
-            )));
-        }
+        .check()?;
+        check_head(self.classes, self.dropout)?;
         Ok((self.depth - 4) / 6)
     }
 
