@@ -216,13 +216,16 @@ fn config_of(args: &CompareArgs) -> anyhow::Result<CompareConfig> {
             }
         }
     };
-    let kind = args.data.dataset.into();
-    let data = args.training.data_config(kind, args.data.split_seed)?;
+    let (data, training) = args.training.configs(
+        &args.data.dataset,
+        args.data.split_seed,
+        0,
+        DefaultSchedule::FinalAt200,
+    )?;
     let training = TrainConfig {
         threads: None,
-        ..args.training.train_config(0, DefaultSchedule::FinalAt200)?
+        ..training
     };
-    training.validate()?;
     Ok(CompareConfig {
         functions,
         baseline,

@@ -13,7 +13,7 @@ use actfn_evo::{
     HalvingConfig, SearchConfig, Strategy,
 };
 use actfn_expr::{BinaryOp, Expr, SearchSpace, UnaryOp};
-use actfn_wrn::data::Cifar;
+use actfn_wrn::data::DataSource;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -28,7 +28,7 @@ use actfn_evo::{Evaluator, Journal};
 use crate::dispatch::{local_slot_env, Dispatch, DispatchEvaluator, InlineEvaluator};
 use crate::executor_args::{ExecutorArgs, ExecutorKind};
 use crate::task::{self, make_evaluator, CifarTask, Stored, Task};
-use crate::training_args::{DefaultSchedule, TrainingArgs};
+use crate::training_args::{DatasetArgs, DefaultSchedule, TrainingArgs};
 use crate::work_dir::{candidate_dir, RUN_DIR};
 
 /// Arguments of `actfn search`.
@@ -39,7 +39,7 @@ pub struct SearchArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = [
         "task", "strategy", "out", "seed", "target", "arch", "wrn_depth", "wrn_width", "epochs",
         "milestones", "train_size", "val_per_class", "batch", "no_zca", "zca_epsilon", "init",
-        "allow_partial", "precheck", "precheck_steps", "precheck_loss_factor", "diversity",
+        "allow_partial", "dataset", "image_size", "preprocess", "augment", "precheck", "precheck_steps", "precheck_loss_factor", "diversity",
         "halving", "halving_min_epochs",
     ])]
     pub resume: Option<PathBuf>,
@@ -125,7 +125,9 @@ pub struct SearchArgs {
     #[arg(long, hide = true, default_value_t = 0)]
     pub eval_delay_ms: u64,
     /// Tasks cifar10/100: how each candidate is trained.
-    #[command(flatten, next_help_heading = "Training (tasks cifar10, cifar100)")]
+    #[command(flatten, next_help_heading = "Training (tasks train, cifar10, cifar100)")]
+    pub data: DatasetArgs,
+    #[command(flatten, next_help_heading = "Training (tasks train, cifar10, cifar100)")]
     pub training: TrainingArgs,
     /// Where candidates are trained; not part of the search's configuration.
     #[command(flatten, next_help_heading = "Executor")]
@@ -141,7 +143,10 @@ pub struct SearchArgs {
 pub enum TaskKind {
     /// Fit a target function on a grid (cheap; for tests and experiments).
     Fit,
-    /// Train WRN-d-k on CIFAR-10 (training split) and score on its validation split.
+    /// Train the network (--arch) on --dataset (its training split) and score on its
+    /// validation split.
+    Train,
+    /// As `train --dataset cifar10`.
     Cifar10,
     /// Train WRN-d-k on CIFAR-100 (training split) and score on its validation split.
     Cifar100,
@@ -182,22 +187,30 @@ pub fn task_config(args: &SearchArgs) -> anyhow::Result<Task> {
                 ..FitConfig::new(target)
             }))
         }
-        Some(kind @ (TaskKind::Cifar10 | TaskKind::Cifar100)) => {
+        Some(kind @ (TaskKind::Train | TaskKind::Cifar10 | TaskKind::Cifar100)) => {
             if args.target.is_some() {
                 bail!("--target is for task fit only");
             }
-            let dataset = match kind {
-                TaskKind::Cifar100 => Cifar::Cifar100,
-                _ => Cifar::Cifar10,
+            let mut dataset = args.data.clone();
+            let named = match kind {
+                TaskKind::Cifar100 => Some(DataSource::Cifar100),
+                TaskKind::Cifar10 => Some(DataSource::Cifar10),
+                _ => None,
             };
-            // The search's seed also goes into the stored training configuration (see
-            // `CifarTask::train`).
-            let train = args
-                .training
-                .train_config(args.seed.unwrap_or(0), DefaultSchedule::Scaled)?;
-            train.validate()?;
-            // Split seed 0: every search sees the same split.
-            let data = args.training.data_config(dataset, 0)?;
+            if let Some(named) = named {
+                if dataset.dataset.as_ref().is_some_and(|d| *d != named) {
+                    bail!("--task {named} trains on {named}; for other data use --task train --dataset DATA");
+                }
+                dataset.dataset = Some(named);
+            }
+            // Split seed 0: every search sees the same split. The search's seed also goes
+            // into the stored training configuration (see `CifarTask::train`).
+            let (data, train) = args.training.configs(
+                &dataset,
+                0,
+                args.seed.unwrap_or(0),
+                DefaultSchedule::Scaled,
+            )?;
             Ok(Task::Cifar(CifarTask {
                 data_dir: args.training.data_dir(),
                 data,
@@ -284,8 +297,8 @@ fn check_halving(search: &SearchConfig, task: &Task) -> anyhow::Result<()> {
     };
     match task {
         Task::Fit(_) => bail!(
-            "--halving needs a task that trains for epochs (cifar10, cifar100): task fit \
-             scores each candidate in one step"
+            "--halving needs a task that trains for epochs (train, cifar10, cifar100): task \
+             fit scores each candidate in one step"
         ),
         Task::Cifar(cifar) => {
             let budget = u32::try_from(cifar.train.epochs)

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use actfn_evo::{Candidate, Evaluation, Evaluator, FitEvaluator, RecordId, StoredConfig};
-use actfn_wrn::data::{self, DataConfig};
+use actfn_wrn::data::DataConfig;
 use actfn_wrn::evaluator::WrnEvaluator;
 use actfn_wrn::train::TrainConfig;
 use anyhow::{bail, Context};
@@ -130,18 +130,11 @@ pub fn evaluate_in_folder(
     }
 }
 
-/// The evaluator of a CIFAR task, its data prepared (one line about them on stderr).
+/// The evaluator of a training task, its data prepared (one line about them on stderr).
 pub fn wrn_evaluator(task: &CifarTask) -> anyhow::Result<WrnEvaluator> {
-    let kind = task.data.dataset;
+    let kind = &task.data.dataset;
     let dir = &task.data_dir;
-    if !data::is_present(kind, dir) {
-        bail!(
-            "{kind} is not in the data folder {}: run `actfn data fetch {kind} \
-             --data-dir {}` first (add `--from PATH` to unpack a tarball you have)",
-            dir.display(),
-            dir.display()
-        );
-    }
+    kind.check_present(dir)?;
     let evaluator = WrnEvaluator::new(dir, task.data.clone(), task.train.clone())
         .with_context(|| format!("cannot prepare {kind} from {}", dir.display()))?;
     let d = evaluator.data();

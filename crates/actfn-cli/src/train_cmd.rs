@@ -1,12 +1,11 @@
-//! `actfn train`: train a WRN with one activation on CIFAR-10/100 and report validation
+//! `actfn train`: train a network with one activation on a data set and report validation
 //! and test accuracy.
 
 use std::path::PathBuf;
 
 use actfn_expr::Expr;
 use actfn_wrn::activation::ActivationMode;
-use actfn_wrn::augment::AugmentConfig;
-use actfn_wrn::data::{self, Cifar};
+use actfn_wrn::data;
 use actfn_wrn::model::{expected_parameter_count, Arch, WrnConfig};
 use actfn_wrn::train::{self, RunOptions, TrainConfig, TrainData, TrainStatus};
 use anyhow::Context;
@@ -15,7 +14,7 @@ use clap::Args;
 
 use crate::exit::{first_line, JobFailed};
 use crate::json_out::{check_json_out, write_json_atomic};
-use crate::training_args::{DefaultSchedule, RunDataArgs, TrainingArgs};
+use crate::training_args::{AugmentKind, DefaultSchedule, RunDataArgs, TrainingArgs};
 
 /// Arguments of `actfn train`.
 #[derive(Debug, Args)]
@@ -36,8 +35,8 @@ pub struct TrainArgs {
     /// How the activation's gradient is computed: `symbolic` or `autograd`.
     #[arg(long, default_value = "symbolic")]
     mode: ActivationMode,
-    /// No random horizontal flips.
-    #[arg(long)]
+    /// No random horizontal flips (as --augment none).
+    #[arg(long, conflicts_with = "augment")]
     no_flip: bool,
     /// The run's folder: config.ron, data.ron, metrics.csv, outcome.ron and an epoch-end
     /// checkpoint, from which a rerun with the same arguments resumes.
@@ -61,18 +60,22 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         .activation
         .parse()
         .with_context(|| format!("cannot read the activation {:?}", args.activation))?;
-    let kind = Cifar::from(args.data.dataset);
-    let data_config = args.training.data_config(kind, args.data.split_seed)?;
+    let (data_config, config) = args.training.configs(
+        &args.data.dataset,
+        args.data.split_seed,
+        args.seed,
+        DefaultSchedule::FinalAt200,
+    )?;
+    let kind = data_config.dataset.clone();
     let config = TrainConfig {
         lr: args.lr,
-        augment: AugmentConfig {
-            flip: !args.no_flip,
-            ..AugmentConfig::default()
+        augment: if args.no_flip {
+            AugmentKind::None.config()
+        } else {
+            config.augment
         },
         mode: args.mode,
-        ..args
-            .training
-            .train_config(args.seed, DefaultSchedule::FinalAt200)?
+        ..config
     };
     config.validate()?;
     if let Some(t) = args.training.threads {

@@ -11,13 +11,13 @@
 
 use std::path::PathBuf;
 
-use actfn_wrn::data::{Cifar, DataConfig, SplitConfig};
+use actfn_wrn::augment::AugmentConfig;
+use actfn_wrn::data::{default_val_per_class, DataConfig, DataSource, ImageSize, SplitConfig};
 use actfn_wrn::model::Arch;
 use actfn_wrn::train::TrainConfig;
 use anyhow::{bail, Context};
-use clap::Args;
+use clap::{Args, ValueEnum};
 
-use crate::data_cmd::DatasetName;
 use crate::input_args::InputArgs;
 use crate::precheck_args::PrecheckArgs;
 
@@ -47,13 +47,35 @@ impl NetworkArgs {
     }
 }
 
+/// Which data: the data set and the size its images are resized to. Part of the data
+/// options of `train` and `compare` ([`RunDataArgs`]) and of `search`'s options.
+#[derive(Debug, Clone, Args)]
+pub struct DatasetArgs {
+    /// The data set: cifar10, cifar100, mnist, fashion-mnist (fetched into the data folder
+    /// with `actfn data fetch`), folder:PATH (an image folder, PATH/train/<class>/*.png|jpg
+    /// and optionally PATH/test/<class>/) or npz:PATH (x_train, y_train, x_test, y_test)
+    /// [default: cifar10].
+    #[arg(long, value_name = "DATA")]
+    pub dataset: Option<DataSource>,
+    /// Resize every image of an image folder to N x N or H x W pixels (bilinear); needed
+    /// when its images differ in size.
+    #[arg(long, value_name = "N|HxW")]
+    pub image_size: Option<ImageSize>,
+}
+
+impl DatasetArgs {
+    /// The data set, CIFAR-10 unless told.
+    pub fn source(&self) -> DataSource {
+        self.dataset.clone().unwrap_or(DataSource::Cifar10)
+    }
+}
+
 /// The data of a single training run (`train`, and each run of `compare`): the data set,
 /// the test images and the split.
 #[derive(Debug, Clone, Args)]
 pub struct RunDataArgs {
-    /// The data set.
-    #[arg(long, default_value = "cifar10")]
-    pub dataset: DatasetName,
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
     /// Evaluate only the first N images of the official test set (default: all; 0: none).
     #[arg(long, value_name = "N")]
     pub test_size: Option<usize>,
@@ -80,9 +102,15 @@ pub struct TrainingArgs {
     #[arg(long, value_name = "N")]
     pub train_size: Option<usize>,
     /// Validation images per class [default: the paper's 500 for CIFAR-10, 50 for
-    /// CIFAR-100].
+    /// CIFAR-100; 500 for MNIST and Fashion-MNIST; a tenth of the smallest class for your
+    /// own data].
     #[arg(long, value_name = "V")]
     pub val_per_class: Option<usize>,
+    /// Augmentation of training images: flip (random horizontal flips, the paper's),
+    /// flip-crop (flips and random crops of 4-pixel zero padding) or none [default: flip
+    /// for images, none for vectors].
+    #[arg(long, value_name = "AUG")]
+    pub augment: Option<AugmentKind>,
     /// Training batch size.
     #[arg(long, value_name = "B", default_value_t = TrainConfig::search().batch_size)]
     pub batch: usize,
@@ -96,6 +124,27 @@ pub struct TrainingArgs {
     pub threads: Option<usize>,
     #[command(flatten)]
     pub precheck: PrecheckArgs,
+}
+
+/// The augmentations `--augment` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AugmentKind {
+    /// Random horizontal flips and random crops of the image zero-padded by 4 pixels.
+    FlipCrop,
+    /// Random horizontal flips.
+    Flip,
+    /// None.
+    None,
+}
+
+impl AugmentKind {
+    /// The augmentation configuration.
+    pub fn config(self) -> AugmentConfig {
+        AugmentConfig {
+            flip: self != AugmentKind::None,
+            crop_padding: (self == AugmentKind::FlipCrop).then_some(4),
+        }
+    }
 }
 
 /// Which default learning-rate schedule applies when `--milestones` is not given.
@@ -150,20 +199,60 @@ impl TrainingArgs {
         Ok(config)
     }
 
-    /// The data configuration of `dataset`, split with `split_seed`.
-    pub fn data_config(&self, dataset: Cifar, split_seed: u64) -> anyhow::Result<DataConfig> {
-        Ok(DataConfig {
-            dataset,
+    /// The data and training configurations of a run on `data`, split with `split_seed`,
+    /// trained with `seed`. Defaults that depend on the data are filled in here: for your
+    /// own data (a folder or an npz) that means reading it once (a folder is decoded into
+    /// the cache, which the run then reads back) for its class sizes and whether its
+    /// samples are images. The training configuration is checked.
+    pub fn configs(
+        &self,
+        data: &DatasetArgs,
+        split_seed: u64,
+        seed: u64,
+        schedule: DefaultSchedule,
+    ) -> anyhow::Result<(DataConfig, TrainConfig)> {
+        let source = data.source().absolute()?;
+        let mut config = DataConfig {
             split: SplitConfig {
-                val_per_class: self
-                    .val_per_class
-                    .unwrap_or_else(|| dataset.paper_val_per_class()),
+                val_per_class: 0,
                 train_size: self.train_size,
                 seed: split_seed,
             },
-            preprocess: self.input.preprocess()?,
+            preprocess: self.input.preprocess(&source)?,
             allow_partial: self.input.allow_partial,
-        })
+            image_size: data.image_size,
+            dataset: source,
+        };
+        let mut train = self.train_config(seed, schedule)?;
+        let fixed = config.dataset.fixed_val_per_class();
+        let (val_per_class, images) = match (self.val_per_class.or(fixed), &config.dataset) {
+            (Some(v), DataSource::Folder(_)) => (v, true),
+            (Some(_), DataSource::Npz(_)) | (None, _) => {
+                let loaded = config
+                    .load(&self.data_dir())
+                    .with_context(|| format!("cannot read {}", config.dataset))?;
+                let v = match self.val_per_class {
+                    Some(v) => v,
+                    None => default_val_per_class(&loaded.train.class_counts()),
+                };
+                (v, loaded.train.is_image())
+            }
+            (Some(v), _) => (v, true),
+        };
+        config.split.val_per_class = val_per_class;
+        train.augment = match (self.augment, images) {
+            (Some(AugmentKind::None), _) => AugmentKind::None.config(),
+            (Some(kind), false) => bail!(
+                "--augment {}: {} holds vectors, not images; use --augment none",
+                kind.to_possible_value().expect("every kind has a name").get_name(),
+                config.dataset
+            ),
+            (Some(kind), true) => kind.config(),
+            (None, true) => AugmentConfig::default(),
+            (None, false) => AugmentKind::None.config(),
+        };
+        train.validate()?;
+        Ok((config, train))
     }
 }
 

@@ -18,7 +18,7 @@ use tch::{Kind, Tensor};
 const EPSILONS: [f64; 6] = [1e-6, 1e-4, 1e-3, 1e-2, 3e-2, 1e-1];
 
 fn rows(set: &data::Dataset) -> Tensor {
-    set.images_tensor()
+    data::values_tensor(set)
         .to_kind(Kind::Double)
         .view([-1, data::IMAGE_BYTES as i64])
         / 255.0

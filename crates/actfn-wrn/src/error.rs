@@ -13,8 +13,12 @@ pub enum WrnError {
         error: std::io::Error,
     },
 
+    /// Data that cannot be read or used (actfn-data's message names the file).
+    #[error(transparent)]
+    Data(#[from] actfn_data::DataError),
+
     /// A data set name that is neither CIFAR-10 nor CIFAR-100.
-    #[error("unknown data set {0:?}; expected cifar10 or cifar100")]
+    #[error("unknown data set {0:?}; expected cifar10, cifar100, mnist, fashion-mnist, folder:PATH or npz:PATH")]
     UnknownDataset(String),
 
     /// A data file whose size is not a whole number of records.

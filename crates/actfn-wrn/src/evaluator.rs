@@ -366,7 +366,8 @@ mod tests {
 
     fn data_config(zca: bool) -> DataConfig {
         DataConfig {
-            dataset: Cifar::Cifar10,
+            dataset: Cifar::Cifar10.into(),
+            image_size: None,
             split: SplitConfig {
                 val_per_class: 2,
                 train_size: Some(60),

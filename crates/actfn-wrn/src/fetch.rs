@@ -16,6 +16,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
+use actfn_data::IdxSet;
+
 use crate::data::{dataset_dir, is_present, read_complete_file, Cifar};
 use crate::error::{Result, WrnError};
 use crate::stale::remove_stale_temporaries;
@@ -386,6 +388,89 @@ fn unpack(
     });
     let _ = fs::remove_dir_all(&tmp);
     moved
+}
+
+/// What [`fetch_idx`] did: the folder, and the training and test images found (none when
+/// the data set was already there).
+#[derive(Debug, Clone)]
+pub struct IdxReport {
+    /// The data set's folder.
+    pub dir: PathBuf,
+    /// Training and test images, when the files were fetched now.
+    pub images: Option<(usize, usize)>,
+}
+
+/// Fetches an IDX data set (MNIST, Fashion-MNIST) into `data_dir/<folder>/`: its four
+/// files from the official site, or from `from`, a local folder holding them or an
+/// http(s) address they are under. Each file (the official `.gz`) must match its
+/// published MD5, and the files are read back before they replace anything. With
+/// `from = None`, does nothing when the files are already there.
+pub fn fetch_idx(set: IdxSet, from: Option<&str>, data_dir: &Path) -> Result<IdxReport> {
+    let dir = set.dir(data_dir);
+    if from.is_none() && set.is_present(data_dir) {
+        return Ok(IdxReport { dir, images: None });
+    }
+    let base = from.unwrap_or(set.base_url());
+    let tmp_prefix = format!(".fetch-{}-", set.folder());
+    fs::create_dir_all(data_dir).map_err(WrnError::io(data_dir))?;
+    remove_stale_temporaries(data_dir, |name| {
+        name.strip_prefix(tmp_prefix.as_str())?.parse().ok()
+    });
+    let tmp = data_dir.join(format!("{tmp_prefix}{}", std::process::id()));
+    let tmp_set = tmp.join(set.folder());
+    fs::create_dir_all(&tmp_set).map_err(WrnError::io(&tmp_set))?;
+    let result = (|| -> Result<(usize, usize)> {
+        for file in set.files() {
+            let dest = tmp_set.join(file.name);
+            // Named in errors: the address or file the bytes came from.
+            let origin;
+            if base.starts_with("http://") || base.starts_with("https://") {
+                let url = format!("{}/{}", base.trim_end_matches('/'), file.name);
+                origin = PathBuf::from(&url);
+                download(&url, &dest).map_err(|reason| WrnError::Download {
+                    url,
+                    reason,
+                    dataset: set.name().to_owned(),
+                    fallback: dir.join(file.name),
+                })?;
+            } else {
+                let folder = Path::new(base);
+                let source = folder.join(file.name);
+                if !source.is_file() {
+                    return Err(WrnError::MissingData {
+                        dataset: set.name().to_owned(),
+                        data_dir: folder.to_owned(),
+                        missing: folder.join(file.name),
+                    });
+                }
+                fs::copy(&source, &dest).map_err(WrnError::io(&source))?;
+                origin = source;
+            }
+            let bytes = fs::read(&dest).map_err(WrnError::io(&dest))?;
+            let md5 = actfn_data::idx::md5_hex(&bytes);
+            if md5 != file.md5 {
+                return Err(WrnError::Checksum {
+                    path: origin,
+                    actual: md5,
+                    expected: file.md5.to_owned(),
+                });
+            }
+        }
+        let loaded = set.load(&tmp)?;
+        Ok((loaded.train.len(), loaded.test.len()))
+    })();
+    let moved = result.and_then(|images| {
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(WrnError::io(&dir))?;
+        }
+        fs::rename(&tmp_set, &dir).map_err(WrnError::io(&dir))?;
+        Ok(images)
+    });
+    let _ = fs::remove_dir_all(&tmp);
+    Ok(IdxReport {
+        dir,
+        images: Some(moved?),
+    })
 }
 
 /// Where the tests find official-format CIFAR tarballs: the folder `ACTFN_DATA_TARBALLS`

@@ -1,4 +1,10 @@
-//! Featurewise centring and ZCA whitening, fitted on the training split and cached on disk.
+//! Featurewise centring and ZCA whitening, or per-channel normalisation, fitted on the
+//! training split; ZCA fits are cached on disk.
+//!
+//! Per-channel normalisation (the default for data other than CIFAR) subtracts each
+//! channel's mean over the training images and divides by its standard deviation, as
+//! torchvision's `Normalize` with statistics of the training set; vectors are normalised
+//! feature by feature. ZCA is refused above [`MAX_ZCA_FEATURES`] features.
 //!
 //! As Keras' `ImageDataGenerator(featurewise_center=True, zca_whitening=True)`, which the
 //! paper's TensorFlow setup most likely used: pixels are scaled to `[0, 1]`, the per-feature
@@ -25,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tch::{Device, Kind, Tensor};
 
-use crate::data::dataset::{Dataset, IMAGE_BYTES, IMAGE_SHAPE};
+use crate::data::dataset::{batch_shape, flat_values, Dataset, Values};
 use crate::error::{Result, WrnError};
 use crate::stale::remove_stale_temporaries;
 
@@ -39,6 +45,11 @@ pub const DEFAULT_ZCA_EPSILON: f64 = 1e-2;
 /// Rows handled at once when fitting and applying (keeps f64 copies small).
 const CHUNK: i64 = 4096;
 
+/// The most features ZCA whitening accepts: 4,096 (64x64 grey, or 36x36 colour) needs a
+/// 134 MB covariance in f64 and an eigendecomposition of a few minutes on two cores; the
+/// cost grows with the cube of the features, so 96x96 colour images would take hours.
+pub const MAX_ZCA_FEATURES: i64 = 4096;
+
 /// Which preprocessing to fit on the training split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PreprocessConfig {
@@ -48,6 +59,31 @@ pub struct PreprocessConfig {
     pub zca: bool,
     /// ε added to the covariance eigenvalues; pixels are in `[0, 1]`.
     pub zca_epsilon: f64,
+    /// Subtract each channel's mean and divide by its standard deviation (for vectors:
+    /// each feature's). Left out when false, so that configurations written before it
+    /// existed keep their text and hash.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub normalize: bool,
+}
+
+impl PreprocessConfig {
+    /// Per-channel normalisation alone.
+    pub fn normalize() -> Self {
+        PreprocessConfig {
+            center: false,
+            zca: false,
+            zca_epsilon: DEFAULT_ZCA_EPSILON,
+            normalize: true,
+        }
+    }
+
+    /// No preprocessing besides scaling bytes to `[0, 1]`.
+    pub fn none() -> Self {
+        PreprocessConfig {
+            normalize: false,
+            ..Self::normalize()
+        }
+    }
 }
 
 impl Default for PreprocessConfig {
@@ -57,21 +93,30 @@ impl Default for PreprocessConfig {
             center: true,
             zca: true,
             zca_epsilon: DEFAULT_ZCA_EPSILON,
+            normalize: false,
         }
     }
 }
 
-/// A fitted preprocessing: `x -> (x / 255 - mean) W`, with W = I when ZCA is off.
+/// A fitted preprocessing: `x -> ((s x - mean) * inverse_std) W`, where `s` brings bytes
+/// to `[0, 1]`, `inverse_std` is 1 without normalisation and W = I without ZCA.
 #[derive(Debug)]
 pub struct Whitening {
     mean: Tensor,
+    inverse_std: Option<Tensor>,
     matrix: Option<Tensor>,
 }
 
 impl Whitening {
-    /// Fits `config` on the images of `train`.
+    /// Fits `config` on the samples of `train` (normalisation per channel of an image, per
+    /// feature of a vector).
     pub fn fit(train: &Dataset, config: &PreprocessConfig) -> Result<Self> {
-        fit_matrix(&flat_images(train), 1.0 / 255.0, config)
+        let channels = if train.is_image() {
+            train.shape[0] as i64
+        } else {
+            train.features() as i64
+        };
+        fit_rows(&flat_values(train), train.values.scale(), channels, config)
     }
 
     /// As [`Whitening::fit`], but read from `cache_dir` when this fit was made before, and
@@ -99,11 +144,10 @@ impl Whitening {
         self.matrix.as_ref()
     }
 
-    /// Preprocesses `data`: f32 `[N, 3, 32, 32]` on the CPU.
+    /// Preprocesses `data`: f32 `[N, C, H, W]` (or `[N, D]`) on the CPU.
     pub fn apply(&self, data: &Dataset) -> Result<Tensor> {
-        let n = data.len() as i64;
-        let flat = self.apply_matrix(&flat_images(data), 1.0 / 255.0)?;
-        Ok(flat.view([n, IMAGE_SHAPE[0], IMAGE_SHAPE[1], IMAGE_SHAPE[2]]))
+        let flat = self.apply_matrix(&flat_values(data), data.values.scale())?;
+        Ok(flat.view(batch_shape(data).as_slice()))
     }
 
     /// Preprocesses rows of features `x` (`[N, D]`, any numeric kind) times `scale`.
@@ -119,6 +163,10 @@ impl Whitening {
         for start in (0..n).step_by(CHUNK as usize) {
             let len = CHUNK.min(n - start);
             let rows = x.f_narrow(0, start, len)?.f_to_kind(Kind::Float)? * scale - &self.mean;
+            let rows = match &self.inverse_std {
+                Some(s) => rows * s,
+                None => rows,
+            };
             let rows = match &self.matrix {
                 Some(w) => rows.f_matmul(w)?,
                 None => rows,
@@ -131,6 +179,9 @@ impl Whitening {
     fn save(&self, path: &Path, key: &[u8; 32]) -> Result<()> {
         let key = Tensor::from_slice(key);
         let mut named = vec![("mean", &self.mean), ("key", &key)];
+        if let Some(s) = &self.inverse_std {
+            named.push(("inverse_std", s));
+        }
         if let Some(w) = &self.matrix {
             named.push(("zca", w));
         }
@@ -158,6 +209,7 @@ impl Whitening {
         }
         Some(Whitening {
             mean: get("mean")?.shallow_clone(),
+            inverse_std: get("inverse_std").map(Tensor::shallow_clone),
             matrix: Some(get("zca")?.shallow_clone()),
         })
     }
@@ -210,11 +262,6 @@ pub fn cache_dir_for(data_dir: &Path) -> PathBuf {
     }
 }
 
-/// The images of `data` as a u8 tensor `[N, 3072]`.
-fn flat_images(data: &Dataset) -> Tensor {
-    Tensor::from_slice(&data.images).view([data.len() as i64, IMAGE_BYTES as i64])
-}
-
 fn matrix_dims(x: &Tensor) -> Result<(i64, i64)> {
     match x.size()[..] {
         [n, d] if d > 0 => Ok((n, d)),
@@ -224,17 +271,63 @@ fn matrix_dims(x: &Tensor) -> Result<(i64, i64)> {
     }
 }
 
-/// Fits on rows of features `x` (`[N, D]`, any numeric kind) times `scale`.
+/// Fits on rows of features `x` (`[N, D]`, any numeric kind) times `scale`; normalisation,
+/// if asked for, is per feature.
 pub fn fit_matrix(x: &Tensor, scale: f64, config: &PreprocessConfig) -> Result<Whitening> {
+    let (_, d) = matrix_dims(x)?;
+    fit_rows(x, scale, d, config)
+}
+
+/// [`fit_matrix`] with the features in `channels` equal runs (channel-major images), each
+/// normalised as one.
+fn fit_rows(x: &Tensor, scale: f64, channels: i64, config: &PreprocessConfig) -> Result<Whitening> {
     let (n, d) = matrix_dims(x)?;
     if n == 0 {
         return Err(WrnError::Preprocess("cannot fit on 0 images".into()));
+    }
+    if config.zca && d > MAX_ZCA_FEATURES {
+        return Err(WrnError::Preprocess(format!(
+            "ZCA whitening of {d} features needs a {d} x {d} covariance ({:.1} GB) and its \
+             eigendecomposition, beyond the limit of {MAX_ZCA_FEATURES} features; use \
+             --preprocess normalize, or a smaller --image-size",
+            (d * d * 8) as f64 / 1e9
+        )));
+    }
+    if channels <= 0 || d % channels != 0 {
+        return Err(WrnError::Preprocess(format!(
+            "{d} features do not split into {channels} channels"
+        )));
     }
     let f64_rows = |start: i64, len: i64| -> Result<Tensor> {
         Ok(x.f_narrow(0, start, len)?.f_to_kind(Kind::Double)? * scale)
     };
     let mut mean = Tensor::f_zeros([d], (Kind::Double, Device::Cpu))?;
-    if config.center {
+    let mut inverse_std = None;
+    if config.normalize {
+        // Sums of x and x² per channel, over every image and position, in f64.
+        let per_channel = d / channels;
+        let mut sum = Tensor::f_zeros([channels], (Kind::Double, Device::Cpu))?;
+        let mut squares = Tensor::f_zeros([channels], (Kind::Double, Device::Cpu))?;
+        for start in (0..n).step_by(CHUNK as usize) {
+            let len = CHUNK.min(n - start);
+            let rows = f64_rows(start, len)?.f_view([len, channels, per_channel])?;
+            sum += rows.f_sum_dim_intlist([0i64, 2].as_slice(), false, Kind::Double)?;
+            squares += rows
+                .f_square()?
+                .f_sum_dim_intlist([0i64, 2].as_slice(), false, Kind::Double)?;
+        }
+        let count = (n * per_channel) as f64;
+        let channel_mean = &sum / count;
+        let variance = (&squares / count - channel_mean.f_square()?).f_clamp_min(0.0)?;
+        // A constant channel (variance 0) is centred but not scaled.
+        let std = variance.f_sqrt()?;
+        let std = std.f_where_scalarother(&std.f_gt(0.0)?, 1.0)?;
+        let spread = |t: &Tensor| -> Result<Tensor> {
+            Ok(t.f_unsqueeze(1)?.f_expand([channels, per_channel], false)?.f_reshape([d])?)
+        };
+        mean = spread(&channel_mean)?;
+        inverse_std = Some(spread(&std.f_reciprocal()?)?.f_to_kind(Kind::Float)?);
+    } else if config.center {
         for start in (0..n).step_by(CHUNK as usize) {
             let len = CHUNK.min(n - start);
             mean += f64_rows(start, len)?.f_sum_dim_intlist(0, false, Kind::Double)?;
@@ -252,6 +345,10 @@ pub fn fit_matrix(x: &Tensor, scale: f64, config: &PreprocessConfig) -> Result<W
         for start in (0..n).step_by(CHUNK as usize) {
             let len = CHUNK.min(n - start);
             let rows = f64_rows(start, len)? - &mean;
+            let rows = match &inverse_std {
+                Some(s) => rows * s.f_to_kind(Kind::Double)?,
+                None => rows,
+            };
             cov += rows.f_tr()?.f_matmul(&rows)?;
         }
         cov /= n as f64;
@@ -265,6 +362,7 @@ pub fn fit_matrix(x: &Tensor, scale: f64, config: &PreprocessConfig) -> Result<W
     };
     Ok(Whitening {
         mean: mean.f_to_kind(Kind::Float)?,
+        inverse_std,
         matrix,
     })
 }
@@ -276,7 +374,18 @@ pub fn cache_key(train: &Dataset, config: &PreprocessConfig) -> [u8; 32] {
     h.update([config.center as u8, config.zca as u8]);
     h.update(config.zca_epsilon.to_le_bytes());
     h.update((train.len() as u64).to_le_bytes());
-    h.update(&train.images);
+    // What keys other than CIFAR's bytes add, only when present: CIFAR fits made before
+    // keep their key.
+    if config.normalize {
+        h.update(b"normalize");
+    }
+    if let Values::F32(_) = train.values {
+        h.update(b"f32");
+    }
+    if train.shape[..] != [3, 32, 32] {
+        h.update(format!("{:?}", train.shape).as_bytes());
+    }
+    h.update(&train.value_bytes());
     h.finalize().into()
 }
 
@@ -428,7 +537,8 @@ mod tests {
         assert_eq!(y.size(), vec![data.train.len() as i64, 3, 32, 32]);
         assert_eq!(y.kind(), Kind::Float);
         assert!(max_abs(&y.mean_dim(0, false, Kind::Double)) < 1e-5);
-        let px = data.train.image(4)[1024 + 33] as f64 / 255.0;
+        let Values::U8(v) = &data.train.values else { panic!() };
+        let px = v[4 * 3072 + 1024 + 33] as f64 / 255.0;
         let mean = w.mean().double_value(&[1024 + 33]);
         assert!((y.double_value(&[4, 1, 1, 1]) - (px - mean)).abs() < 1e-6);
         let key = cache_key(&data.train, &PreprocessConfig::default());

@@ -3,8 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use actfn_data::{Loaded, Values};
+
 use super::cifar::Cifar;
-use super::dataset::{Dataset, IMAGE_BYTES};
+use super::dataset::{Dataset, IMAGE_BYTES, IMAGE_SHAPE};
 use crate::error::{Result, WrnError};
 
 /// Reduced releases taken as complete: (data set, file, records, SHA-256 of the file).
@@ -70,11 +72,8 @@ pub(crate) fn parse_records(bytes: &[u8], kind: Cifar, path: &Path) -> Result<Da
         });
     }
     let n = bytes.len() / record_len;
-    let mut data = Dataset {
-        images: Vec::with_capacity(n * IMAGE_BYTES),
-        labels: Vec::with_capacity(n),
-        num_classes: kind.num_classes(),
-    };
+    let mut images = Vec::with_capacity(n * IMAGE_BYTES);
+    let mut labels = Vec::with_capacity(n);
     for (index, record) in bytes.chunks_exact(record_len).enumerate() {
         let bad = |which, label, classes| WrnError::BadLabel {
             path: path.to_owned(),
@@ -100,23 +99,15 @@ pub(crate) fn parse_records(bytes: &[u8], kind: Cifar, path: &Path) -> Result<Da
             };
             return Err(bad(which, label, kind.num_classes()));
         }
-        data.labels.push(label);
-        data.images.extend_from_slice(&record[kind.label_bytes()..]);
+        labels.push(u32::from(label));
+        images.extend_from_slice(&record[kind.label_bytes()..]);
     }
-    Ok(data)
-}
-
-/// A data set as read from its folder: the official training and test sets.
-#[derive(Debug, Clone)]
-pub struct CifarData {
-    /// Which data set.
-    pub kind: Cifar,
-    /// All training images (50,000 in the official release).
-    pub train: Dataset,
-    /// The test images (10,000), never used for search or preprocessing fits.
-    pub test: Dataset,
-    /// Class names from the names file, or the class numbers when it is missing.
-    pub class_names: Vec<String>,
+    Ok(Dataset::new(
+        Values::U8(images),
+        IMAGE_SHAPE.iter().map(|&d| d as usize).collect(),
+        labels,
+        kind.num_classes(),
+    )?)
 }
 
 /// The folder of `kind` inside `data_dir`.
@@ -136,11 +127,15 @@ pub fn is_present(kind: Cifar, data_dir: &Path) -> bool {
 }
 
 /// Reads the training and test sets of `kind` from `data_dir/<folder>/`; every file must
-/// be complete unless `allow_partial` ([`read_complete_file`]).
-pub fn load(kind: Cifar, data_dir: &Path, allow_partial: bool) -> Result<CifarData> {
+/// be complete unless `allow_partial` ([`read_complete_file`]). Class names come from the
+/// names file, or are the class numbers when it is missing.
+pub fn load(kind: Cifar, data_dir: &Path, allow_partial: bool) -> Result<Loaded> {
     let dir = dataset_dir(kind, data_dir);
     let read_all = |files: &[&str]| -> Result<Dataset> {
-        let mut all = Dataset::empty(kind.num_classes());
+        let mut all = Dataset::empty(
+            IMAGE_SHAPE.iter().map(|&d| d as usize).collect(),
+            kind.num_classes(),
+        );
         for f in files {
             let path = dir.join(f);
             if !path.is_file() {
@@ -150,15 +145,14 @@ pub fn load(kind: Cifar, data_dir: &Path, allow_partial: bool) -> Result<CifarDa
                     missing: path,
                 });
             }
-            all.extend(&read_complete_file(&path, kind, allow_partial)?);
+            all.extend(&read_complete_file(&path, kind, allow_partial)?)?;
         }
         Ok(all)
     };
     let train = read_all(kind.train_files())?;
     let test = read_all(kind.test_files())?;
     let class_names = read_class_names(&dir.join(kind.names_file()), kind.num_classes())?;
-    Ok(CifarData {
-        kind,
+    Ok(Loaded {
         train,
         test,
         class_names,
@@ -200,10 +194,11 @@ mod tests {
             let bytes = synthetic::records(kind, 3, 7);
             let d = parse_records(&bytes, kind, Path::new("x.bin")).unwrap();
             assert_eq!(d.len(), 3 * kind.num_classes());
-            assert_eq!(d.images.len(), d.len() * IMAGE_BYTES);
+            assert_eq!(d.values.len(), d.len() * IMAGE_BYTES);
             assert_eq!(d.class_counts(), vec![3; kind.num_classes()]);
             let r = kind.record_len();
-            assert_eq!(d.image(4), &bytes[4 * r + r - IMAGE_BYTES..5 * r]);
+            let Values::U8(v) = &d.values else { panic!() };
+            assert_eq!(&v[4 * IMAGE_BYTES..5 * IMAGE_BYTES], &bytes[4 * r + r - IMAGE_BYTES..5 * r]);
             assert_eq!(d.labels[4], 4);
         }
     }

@@ -5,15 +5,16 @@
 //! [`prepare_search_data`] a search (no test set, and a fingerprint of the data for the
 //! search's configuration hash); both go through the same steps.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use actfn_data::{ImageSize, Loaded};
 use actfn_evo::stable_hash;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use super::cifar::Cifar;
-use super::dataset::Dataset;
-use super::files::{load, CifarData};
+use super::dataset::{labels_tensor, Dataset};
+use super::source::DataSource;
 use super::split::{split, Split, SplitConfig};
 use crate::error::{Result, WrnError};
 use crate::zca::{cache_dir_for, PreprocessConfig, Whitening};
@@ -22,7 +23,7 @@ use crate::zca::{cache_dir_for, PreprocessConfig, Whitening};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataConfig {
     /// Which data set.
-    pub dataset: Cifar,
+    pub dataset: DataSource,
     /// The train/validation split.
     pub split: SplitConfig,
     /// Centring and whitening, fitted on the training split.
@@ -32,25 +33,50 @@ pub struct DataConfig {
     /// text and hash.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_partial: bool,
+    /// The size an image folder's images are resized to; left out when none, as in
+    /// configurations written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<ImageSize>,
 }
 
 impl DataConfig {
     /// The paper's data settings for `kind`.
     pub fn paper(kind: Cifar) -> Self {
         DataConfig {
-            dataset: kind,
+            dataset: kind.into(),
             split: SplitConfig::paper(kind),
             preprocess: PreprocessConfig::default(),
             allow_partial: false,
+            image_size: None,
         }
+    }
+
+    /// Reads the data set's training and test samples ([`DataSource::load`]), decoded
+    /// images cached under `data_dir` ([`decoded_cache_dir`]).
+    pub fn load(&self, data_dir: &Path) -> Result<Loaded> {
+        self.dataset.load(
+            data_dir,
+            self.allow_partial,
+            self.image_size,
+            &decoded_cache_dir(data_dir),
+        )
+    }
+}
+
+/// Where decoded image folders are cached for data in `data_dir`: `$ACTFN_CACHE/decoded`
+/// when `ACTFN_CACHE` is set, else `<data_dir>/cache` (beside the whitening fits).
+pub fn decoded_cache_dir(data_dir: &Path) -> PathBuf {
+    match std::env::var_os("ACTFN_CACHE").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("decoded"),
+        None => data_dir.join("cache"),
     }
 }
 
 /// Preprocessed training, validation and (optionally) test tensors on the CPU: images f32
-/// `[N, 3, 32, 32]`, labels i64 `[N]`. What the trainer trains on.
+/// `[N, C, H, W]` (or vectors `[N, D]`), labels i64 `[N]`. What the trainer trains on.
 #[derive(Debug)]
 pub struct TrainData {
-    /// Training images, f32 `[N, 3, 32, 32]`.
+    /// Training images, f32 `[N, C, H, W]`, or vectors `[N, D]`.
     pub train_images: Tensor,
     /// Training labels, i64 `[N]`.
     pub train_labels: Tensor,
@@ -65,14 +91,15 @@ pub struct TrainData {
 }
 
 impl TrainData {
-    /// Checks the kinds and shapes of the tensors, and that training and validation sets
-    /// are not empty.
+    /// Checks the kinds and shapes of the tensors (every split's samples shaped as the
+    /// training samples), and that training and validation sets are not empty.
     pub fn check(&self) -> Result<()> {
+        let sample = self.train_images.size()[1..].to_vec();
         let check = |name: &str, x: &Tensor, y: &Tensor| -> Result<()> {
             let xs = x.size();
-            if xs.len() != 4 || xs[1..] != [3, 32, 32] || x.kind() != Kind::Float {
+            if !matches!(xs.len(), 2 | 4) || xs[1..] != sample[..] || x.kind() != Kind::Float {
                 return Err(WrnError::Shape(format!(
-                    "{name} images are {:?} {:?}, expected f32 [N, 3, 32, 32]",
+                    "{name} images are {:?} {:?}, expected f32 [N, C, H, W] or [N, D], samples as in training {sample:?}",
                     x.kind(),
                     xs
                 )));
@@ -143,7 +170,7 @@ pub fn prepare_with_test_size(
     config: &DataConfig,
     test_size: Option<usize>,
 ) -> Result<Prepared> {
-    let loaded = load(config.dataset, data_dir, config.allow_partial)?;
+    let loaded = config.load(data_dir)?;
     let class_names = loaded.class_names.clone();
     let data = preprocess(loaded, data_dir, config, test_size)?;
     Ok(Prepared { data, class_names })
@@ -152,7 +179,7 @@ pub fn prepare_with_test_size(
 /// The data of a search: [`prepare_with_test_size`] without a test set (a search never
 /// sees it), and the fingerprint of the official training set.
 pub fn prepare_search_data(data_dir: &Path, config: &DataConfig) -> Result<SearchData> {
-    let loaded = load(config.dataset, data_dir, config.allow_partial)?;
+    let loaded = config.load(data_dir)?;
     let fingerprint = data_fingerprint(&loaded.train);
     let data = preprocess(loaded, data_dir, config, Some(0))?;
     Ok(SearchData { data, fingerprint })
@@ -161,16 +188,17 @@ pub fn prepare_search_data(data_dir: &Path, config: &DataConfig) -> Result<Searc
 /// Splits `loaded`, fits the preprocessing on the training split and applies it; an empty
 /// test set (`test_size` 0) is left out.
 fn preprocess(
-    loaded: CifarData,
+    loaded: Loaded,
     data_dir: &Path,
     config: &DataConfig,
     test_size: Option<usize>,
 ) -> Result<TrainData> {
-    let CifarData {
+    let Loaded {
         train: full,
         test: all_test,
         ..
     } = loaded;
+    let num_classes = full.num_classes as i64;
     let Split { train, val } = split(&full, &config.split)?;
     drop(full);
     let test = match test_size {
@@ -188,22 +216,23 @@ fn preprocess(
     let test = if test.is_empty() {
         None
     } else {
-        Some((whitening.apply(&test)?, test.labels_tensor()))
+        Some((whitening.apply(&test)?, labels_tensor(&test)))
     };
     Ok(TrainData {
         train_images: whitening.apply(&train)?,
-        train_labels: train.labels_tensor(),
+        train_labels: labels_tensor(&train),
         val_images: whitening.apply(&val)?,
-        val_labels: val.labels_tensor(),
+        val_labels: labels_tensor(&val),
         test,
-        num_classes: config.dataset.num_classes() as i64,
+        num_classes,
     })
 }
 
-/// A stable hash of a data set's labels and images.
+/// A stable hash of a data set's labels and values ([`Dataset::value_bytes`],
+/// [`Dataset::label_bytes`]: for CIFAR, the bytes of its files).
 fn data_fingerprint(set: &Dataset) -> u64 {
-    let images = stable_hash(&set.images);
-    let labels = stable_hash(&set.labels);
+    let images = stable_hash(&set.value_bytes());
+    let labels = stable_hash(&set.label_bytes());
     let mut both = Vec::with_capacity(24);
     both.extend_from_slice(&images.to_le_bytes());
     both.extend_from_slice(&labels.to_le_bytes());

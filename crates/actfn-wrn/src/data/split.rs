@@ -113,7 +113,7 @@ mod tests {
 
     use super::*;
     use crate::data::files::parse_records;
-    use crate::data::{synthetic, IMAGE_BYTES};
+    use crate::data::{synthetic, Values, IMAGE_BYTES};
 
     #[test]
     fn split_is_balanced_seeded_and_disjoint() {
@@ -121,8 +121,10 @@ mod tests {
         let full = parse_records(&bytes, Cifar::Cifar10, Path::new("x")).unwrap();
         // Make every image unique so that membership can be checked by content.
         let mut full = full;
-        for i in 0..full.len() {
-            full.images[i * IMAGE_BYTES] = i as u8;
+        let n = full.len();
+        let Values::U8(images) = &mut full.values else { panic!() };
+        for i in 0..n {
+            images[i * IMAGE_BYTES] = i as u8;
         }
         let config = SplitConfig {
             val_per_class: 5,
@@ -132,7 +134,10 @@ mod tests {
         let s = split(&full, &config).unwrap();
         assert_eq!(s.val.class_counts(), vec![5; 10]);
         assert_eq!(s.train.class_counts(), vec![15; 10]);
-        let key = |d: &Dataset, i: usize| d.image(i)[0];
+        let key = |d: &Dataset, i: usize| match &d.values {
+            Values::U8(v) => v[i * IMAGE_BYTES],
+            Values::F32(_) => panic!(),
+        };
         let val: std::collections::HashSet<u8> = (0..s.val.len()).map(|i| key(&s.val, i)).collect();
         assert!((0..s.train.len()).all(|i| !val.contains(&key(&s.train, i))));
         let again = split(&full, &config).unwrap();
