@@ -35,7 +35,7 @@ pub use config::{
     MAX_GENERATION_SIZE, MAX_REDRAWS,
 };
 pub use error::EvoError;
-pub use evaluator::{guarded, Candidate, Evaluation, Evaluator, Status};
+pub use evaluator::{guarded, Candidate, Evaluation, Evaluator, Job, Status};
 pub use fit::{FitConfig, FitEvaluator, MAX_GRID_POINTS};
 pub use operators::{crossover, mutate, select, softmax_fitness};
 pub use record::{write_csv, Journal, Origin, Record, RecordId, RecordStatus};

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::config::{differences, FitnessMetric, SearchConfig, StoredConfig, Strategy};
 use crate::diversity::Placed;
-use crate::evaluator::{panic_message, Candidate, Evaluation, Evaluator, Status};
+use crate::evaluator::{panic_message, Candidate, Evaluation, Evaluator, Job, Status};
 use crate::halving::{promoted, ranking_metric, HalvingConfig};
 use crate::operators::{crossover, mutate, select, softmax_fitness};
 use crate::record::{Journal, Origin, Record, RecordId, RecordStatus};
@@ -860,7 +860,7 @@ impl Halver<'_> {
 struct Recorder<'a> {
     generation: usize,
     plan: &'a [Entry],
-    /// Plan indices of the batch handed to the evaluator.
+    /// Plan indices of the jobs handed to the evaluator.
     pending: &'a [usize],
     done: Vec<bool>,
     seed: u64,
@@ -876,20 +876,6 @@ struct Recorder<'a> {
     rung_state: Option<&'a mut RungState>,
     /// Halving: seconds the candidates of `pending` spent at earlier rungs.
     earlier_seconds: Vec<f64>,
-}
-
-/// Hands `batch` to the evaluator, stopping at `epochs` when halving.
-fn call(
-    evaluator: &mut dyn Evaluator,
-    epochs: Option<u32>,
-    at: &[RecordId],
-    batch: &[Candidate],
-    sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
-) -> Result<(), EvoError> {
-    match epochs {
-        None => evaluator.evaluate_at(at, batch, sink),
-        Some(epochs) => evaluator.evaluate_rung(at, batch, epochs, sink),
-    }
 }
 
 impl Recorder<'_> {
@@ -932,41 +918,34 @@ impl Recorder<'_> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let batch: Vec<Candidate> = self
+        let jobs: Vec<Job> = self
             .pending
             .iter()
-            .map(|&i| Candidate {
-                expr: self.plan[i].expr.clone(),
-                seed: self.seed,
+            .map(|&index| Job {
+                id: RecordId {
+                    generation: self.generation,
+                    index,
+                },
+                candidate: Candidate {
+                    expr: self.plan[index].expr.clone(),
+                    seed: self.seed,
+                },
+                until_epoch: self.epochs,
             })
             .collect();
-        let at: Vec<RecordId> = self
-            .pending
-            .iter()
-            .map(|&index| RecordId {
-                generation: self.generation,
-                index,
-            })
-            .collect();
-        let epochs = self.epochs;
-        let result = caught(|| {
-            call(evaluator, epochs, &at, &batch, &mut |i, ev| {
-                self.record(i, ev)
-            })
-        });
+        let result = caught(|| evaluator.evaluate(&jobs, &mut |i, ev| self.record(i, ev)));
         match result {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e),
             Err(_) => {
-                // Which candidate panicked is unknown: evaluate the unreported ones one at
-                // a time, and record the one that panics again as failed.
-                for (i, candidate) in batch.iter().enumerate() {
+                // Which job panicked is unknown: evaluate the unreported ones one at a
+                // time, and record the one that panics again as failed.
+                for i in 0..jobs.len() {
                     if self.done[i] {
                         continue;
                     }
-                    let one = [candidate.clone()];
                     let result = caught(|| {
-                        call(evaluator, epochs, &at[i..=i], &one, &mut |j, ev| {
+                        evaluator.evaluate(&jobs[i..=i], &mut |j, ev| {
                             if j != 0 {
                                 return Err(EvoError::Protocol(format!(
                                     "reported candidate {j} of a batch of 1"
@@ -990,7 +969,7 @@ impl Recorder<'_> {
         if let Some(i) = self.done.iter().position(|d| !d) {
             return Err(EvoError::Protocol(format!(
                 "the evaluator returned without reporting candidate {i} (`{}`)",
-                batch[i].expr
+                jobs[i].candidate.expr
             )));
         }
         Ok(())
