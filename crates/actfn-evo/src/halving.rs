@@ -7,7 +7,7 @@
 //! exactly what it would have without halving. This module holds the pure parts of the
 //! rungs: who is promoted, and by which metric. The settings and the rungs they make are
 //! [`HalvingConfig`], part of the search configuration (`config.rs`). The search drives
-//! the rungs (`search.rs`) and keeps the results of the rungs below the last in
+//! the rungs (`search/halver.rs`) and keeps the results of the rungs below the last in
 //! [`crate::rung_state`].
 
 pub use crate::config::HalvingConfig;
