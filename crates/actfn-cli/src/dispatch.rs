@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 
 use actfn_cluster::{LocalPool, Outcome, Runner, SlurmArray, SlurmOptions, Task};
-use actfn_evo::{Candidate, Evaluation, Evaluator, EvoError, RecordId};
+use actfn_evo::{Candidate, Evaluation, Evaluator, EvoError, Job, RecordId};
 use anyhow::{bail, Context};
 
 use crate::evaluate_cmd::WORKER_VAR;
@@ -275,40 +275,31 @@ impl Evaluator for DispatchEvaluator {
         self.inner.config_hash()
     }
 
-    fn evaluate(
-        &mut self,
-        _batch: &[Candidate],
-        _sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
-    ) -> Result<(), EvoError> {
-        Err(EvoError::Protocol(
-            "the dispatching evaluator names task folders by record: call evaluate_at".into(),
-        ))
-    }
-
-    fn evaluate_at(
-        &mut self,
-        at: &[RecordId],
-        batch: &[Candidate],
-        sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
-    ) -> Result<(), EvoError> {
-        match self.dispatch(at, batch, None, sink) {
-            Ok(result) => result,
-            Err(e) => Err(EvoError::Evaluator(e.into())),
-        }
-    }
-
     fn halving_budget(&self) -> Option<u32> {
         self.inner.halving_budget()
     }
 
-    fn evaluate_rung(
+    /// Dispatches `jobs`, which must all stop at the same epoch (one rung, or the full
+    /// evaluations of a generation): each rung has its own task list and result files.
+    fn evaluate(
         &mut self,
-        at: &[RecordId],
-        batch: &[Candidate],
-        epochs: u32,
+        jobs: &[Job],
         sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
     ) -> Result<(), EvoError> {
-        match self.dispatch(at, batch, Some(epochs), sink) {
+        if self.halving_budget().is_none() {
+            Job::refuse_partial(jobs)?;
+        }
+        let until = jobs.first().and_then(|job| job.until_epoch);
+        if jobs.iter().any(|job| job.until_epoch != until) {
+            return Err(EvoError::Protocol(
+                "the dispatching evaluator runs one rung at a time: every job must stop at \
+                 the same epoch"
+                    .into(),
+            ));
+        }
+        let at: Vec<RecordId> = jobs.iter().map(|job| job.id).collect();
+        let batch: Vec<Candidate> = jobs.iter().map(|job| job.candidate.clone()).collect();
+        match self.dispatch(&at, &batch, until, sink) {
             Ok(result) => result,
             Err(e) => Err(EvoError::Evaluator(e.into())),
         }
@@ -341,29 +332,16 @@ impl Evaluator for InlineEvaluator {
         self.0.config_hash()
     }
 
-    fn evaluate(
-        &mut self,
-        batch: &[Candidate],
-        sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
-    ) -> Result<(), EvoError> {
-        self.0.evaluate(batch, &mut |i, mut e| {
-            e.worker = Some("inline".into());
-            sink(i, e)
-        })
-    }
-
     fn halving_budget(&self) -> Option<u32> {
         self.0.halving_budget()
     }
 
-    fn evaluate_rung(
+    fn evaluate(
         &mut self,
-        at: &[RecordId],
-        batch: &[Candidate],
-        epochs: u32,
+        jobs: &[Job],
         sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
     ) -> Result<(), EvoError> {
-        self.0.evaluate_rung(at, batch, epochs, &mut |i, mut e| {
+        self.0.evaluate(jobs, &mut |i, mut e| {
             e.worker = Some("inline".into());
             sink(i, e)
         })

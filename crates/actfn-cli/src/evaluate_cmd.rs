@@ -58,9 +58,14 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot read the search in {}", args.search.display()))?;
     let mut task = stored.task.clone();
     task::set_local(&mut task, args.data_dir.as_deref(), args.threads);
+    let id = actfn_evo::RecordId {
+        generation: args.generation,
+        index: args.index,
+    };
     let mut evaluation = evaluate_in_folder(
         &task,
         &stored.config_hash,
+        id,
         &candidate,
         &folder.join(RUN_DIR),
         args.until_epoch,

@@ -85,14 +85,16 @@ pub fn make_evaluator(
     }
 }
 
-/// Evaluates one candidate as a worker process does: with the evaluator `search` builds
-/// (refused unless its configuration hash is `expected_hash`), and, for a training task,
-/// the run's files and epoch checkpoints in `run_dir`, so that a worker started again on
-/// the same folder resumes from its last epoch. `until`: a rung of halving (stop after
-/// that epoch of the full schedule), which a task without epochs refuses.
+/// Evaluates one candidate, record `id` of the search, as a worker process does: with the
+/// evaluator `search` builds (refused unless its configuration hash is `expected_hash`),
+/// and, for a training task, the run's files and epoch checkpoints in `run_dir`, so that a
+/// worker started again on the same folder resumes from its last epoch. `until`: a rung of
+/// halving (stop after that epoch of the full schedule), which a task without epochs
+/// refuses.
 pub fn evaluate_in_folder(
     task: &Task,
     expected_hash: &str,
+    id: RecordId,
     candidate: &Candidate,
     run_dir: &Path,
     until: Option<u32>,
@@ -113,8 +115,13 @@ pub fn evaluate_in_folder(
         Task::Fit(config) => {
             let mut evaluator = FitEvaluator::new(config.clone())?;
             check(evaluator.config_hash())?;
+            let job = actfn_evo::Job {
+                id,
+                candidate: candidate.clone(),
+                until_epoch: until,
+            };
             let mut result = None;
-            evaluator.evaluate(std::slice::from_ref(candidate), &mut |_, e| {
+            evaluator.evaluate(std::slice::from_ref(&job), &mut |_, e| {
                 result = Some(e);
                 Ok(())
             })?;

@@ -1,5 +1,5 @@
 //! The seam between the search and training: an [`Evaluator`] scores a whole generation
-//! and reports each candidate's [`Evaluation`] as soon as it is done.
+//! of [`Job`]s and reports each one's [`Evaluation`] as soon as it is done.
 
 use std::convert::Infallible;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{EvoError, RecordId};
 
-/// One job for an evaluator: a candidate activation function and the seed its training
-/// must use (initialisation, data order, dropout).
+/// A candidate activation function and the seed its training must use (initialisation,
+/// data order, dropout).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
     /// The candidate activation function.
@@ -91,24 +91,66 @@ impl Evaluation {
     }
 }
 
+/// One piece of work for an evaluator: the record it becomes, its candidate, and how far
+/// to train it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// The record this evaluation becomes. An evaluator that keeps files per candidate
+    /// (worker task folders, run folders) names them by it, so that a resumed search
+    /// finds them again; one that keeps none ignores it.
+    pub id: RecordId,
+    /// The candidate and its training seed.
+    pub candidate: Candidate,
+    /// `None`: the full evaluation. `Some(e)`, a rung of successive halving: train only up
+    /// to epoch `e` of the full schedule (the learning-rate milestones stay the full
+    /// run's), continuing from where an earlier job on the same record stopped; the
+    /// reported evaluation is the one after epoch `e`. With `e` equal to
+    /// [`Evaluator::halving_budget`], the outcome is the full evaluation's, bit for bit.
+    /// Only an evaluator with a halving budget accepts it (see [`Job::refuse_partial`]).
+    pub until_epoch: Option<u32>,
+}
+
+impl Job {
+    /// What an evaluator without a [halving budget](Evaluator::halving_budget) answers
+    /// to `jobs`: `Ok` when every job is a full evaluation, otherwise the
+    /// [`EvoError::InvalidConfig`] that such a task cannot be searched with halving
+    /// (naming the first job's `until_epoch` that asks to stop early). Such an evaluator
+    /// calls it before it evaluates anything.
+    pub fn refuse_partial(jobs: &[Job]) -> Result<(), EvoError> {
+        match jobs.iter().find_map(|job| job.until_epoch) {
+            None => Ok(()),
+            Some(epochs) => Err(EvoError::InvalidConfig(format!(
+                "this task cannot stop a training at epoch {epochs} and continue it later, so \
+                 it cannot be searched with halving"
+            ))),
+        }
+    }
+}
+
 /// Evaluates candidates: trains a network with each activation function (or, for tests
 /// and cheap experiments, scores it some other way) and reports validation metrics.
 ///
-/// The search hands over a whole generation at once, so an implementation may evaluate
-/// candidates in parallel, on several devices or on a cluster, in any order. It must call
-/// `sink(i, evaluation)` exactly once for each `batch[i]`, as soon as that evaluation is
-/// finished: the search writes the record durably before `sink` returns, so a killed
-/// search loses only the evaluations still in flight. If `sink` returns an error (the
-/// record could not be written), the evaluator must stop and return that error.
+/// The search hands over a whole generation (or a whole rung of one, when halving) at
+/// once, as [`Job`]s, so an implementation may evaluate them in parallel, on several
+/// devices or on a cluster, in any order. It must call `sink(i, evaluation)` exactly once
+/// for each `jobs[i]`, as soon as that evaluation is finished: the search writes the
+/// record durably before `sink` returns, so a killed search loses only the evaluations
+/// still in flight. If `sink` returns an error (the record could not be written), the
+/// evaluator must stop and return that error.
 ///
 /// A candidate-level failure (diverged training, an error while training this one
 /// candidate, a time-out) is reported through `sink` with a non-`Ok` [`Status`]; only a
 /// failure that makes every further evaluation pointless (data missing, device lost)
 /// is returned as `Err`, which stops the search without recording the unreported
 /// candidates. The search also guards against a panicking evaluator (the unreported
-/// candidates are retried one at a time and a panicking one is recorded as failed) and
+/// jobs are retried one at a time and a panicking one is recorded as failed) and
 /// against NaN metrics ([`Evaluation::sanitized`]). Time-outs need the evaluator's help:
 /// [`guarded`] runs one evaluation with a time limit.
+///
+/// A job with [`until_epoch`](Job::until_epoch) is a rung of successive halving; an
+/// evaluator without a [`halving_budget`](Self::halving_budget) refuses it with
+/// [`Job::refuse_partial`]. The search hands such jobs only to an evaluator with a
+/// budget, and all jobs of one call stop at the same epoch.
 ///
 /// `sink` is not `Send`: an evaluator that trains on several threads, devices or
 /// machines calls it from the thread that called `evaluate`, as results arrive (through a
@@ -120,54 +162,20 @@ pub trait Evaluator {
     /// with another hash.
     fn config_hash(&self) -> String;
 
-    /// Evaluates `batch`, reporting each result through `sink` as described above.
-    fn evaluate(
-        &mut self,
-        batch: &[Candidate],
-        sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
-    ) -> Result<(), EvoError>;
-
-    /// [`evaluate`](Self::evaluate), told where each candidate sits in the search:
-    /// `at[i]` is the record `batch[i]` will become. The search calls this one; an
-    /// evaluator that keeps files per candidate (worker task folders) names them by it,
-    /// so that a resumed search finds them again. The default ignores `at`.
-    fn evaluate_at(
-        &mut self,
-        at: &[RecordId],
-        batch: &[Candidate],
-        sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
-    ) -> Result<(), EvoError> {
-        let _ = at;
-        self.evaluate(batch, sink)
-    }
-
     /// The epochs of a full evaluation, when this evaluator can stop a training after
     /// any epoch of its full schedule and later continue it from there (what successive
-    /// halving needs, see [`evaluate_rung`](Self::evaluate_rung)); `None`, the default,
-    /// when it cannot (a task without epochs).
+    /// halving needs, see [`Job::until_epoch`]); `None`, the default, when it cannot (a
+    /// task without epochs).
     fn halving_budget(&self) -> Option<u32> {
         None
     }
 
-    /// [`evaluate_at`](Self::evaluate_at), but every candidate trains only up to epoch
-    /// `epochs` of its full schedule (the learning-rate milestones stay the full run's),
-    /// continuing from where an earlier call on the same record stopped; the reported
-    /// evaluation is the one after epoch `epochs`. With `epochs` equal to
-    /// [`halving_budget`](Self::halving_budget), the outcome is the full evaluation's,
-    /// bit for bit. The default refuses: only evaluators with a budget implement it.
-    fn evaluate_rung(
+    /// Evaluates `jobs`, reporting each result through `sink` as described above.
+    fn evaluate(
         &mut self,
-        at: &[RecordId],
-        batch: &[Candidate],
-        epochs: u32,
+        jobs: &[Job],
         sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
-    ) -> Result<(), EvoError> {
-        let _ = (at, batch, sink);
-        Err(EvoError::InvalidConfig(format!(
-            "this task cannot stop a training at epoch {epochs} and continue it later, so \
-             it cannot be searched with halving"
-        )))
-    }
+    ) -> Result<(), EvoError>;
 }
 
 impl<E: Evaluator + ?Sized> Evaluator for Box<E> {
@@ -175,35 +183,16 @@ impl<E: Evaluator + ?Sized> Evaluator for Box<E> {
         (**self).config_hash()
     }
 
-    fn evaluate(
-        &mut self,
-        batch: &[Candidate],
-        sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
-    ) -> Result<(), EvoError> {
-        (**self).evaluate(batch, sink)
-    }
-
-    fn evaluate_at(
-        &mut self,
-        at: &[RecordId],
-        batch: &[Candidate],
-        sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
-    ) -> Result<(), EvoError> {
-        (**self).evaluate_at(at, batch, sink)
-    }
-
     fn halving_budget(&self) -> Option<u32> {
         (**self).halving_budget()
     }
 
-    fn evaluate_rung(
+    fn evaluate(
         &mut self,
-        at: &[RecordId],
-        batch: &[Candidate],
-        epochs: u32,
+        jobs: &[Job],
         sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
     ) -> Result<(), EvoError> {
-        (**self).evaluate_rung(at, batch, epochs, sink)
+        (**self).evaluate(jobs, sink)
     }
 }
 

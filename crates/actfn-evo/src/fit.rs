@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use actfn_expr::{stable_hash, Expr};
 use serde::{Deserialize, Serialize};
 
-use crate::evaluator::{guarded_with_timeout, Candidate, Evaluation, Evaluator, Status};
+use crate::evaluator::{guarded_with_timeout, Evaluation, Evaluator, Job, Status};
 use crate::EvoError;
 
 /// Configuration of the `fit` task.
@@ -186,14 +186,15 @@ impl Evaluator for FitEvaluator {
 
     fn evaluate(
         &mut self,
-        batch: &[Candidate],
+        jobs: &[Job],
         sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
     ) -> Result<(), EvoError> {
+        Job::refuse_partial(jobs)?;
         let timeout = self.config.timeout_ms.map(Duration::from_millis);
         let delay = Duration::from_millis(self.config.delay_ms);
-        for (i, candidate) in batch.iter().enumerate() {
+        for (i, job) in jobs.iter().enumerate() {
             let grid = Arc::clone(&self.grid);
-            let expr = candidate.expr.clone();
+            let expr = job.candidate.expr.clone();
             let evaluation = guarded_with_timeout(timeout, move || {
                 let start = Instant::now();
                 if !delay.is_zero() {
@@ -210,6 +211,8 @@ impl Evaluator for FitEvaluator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evaluator::Candidate;
+    use crate::RecordId;
 
     fn expr(s: &str) -> Expr {
         s.parse().unwrap()
@@ -309,12 +312,19 @@ mod tests {
             ..FitConfig::new(expr("x"))
         })
         .unwrap();
-        let batch = vec![Candidate {
-            expr: expr("x"),
-            seed: 0,
+        let mut jobs = vec![Job {
+            id: RecordId {
+                generation: 0,
+                index: 0,
+            },
+            candidate: Candidate {
+                expr: expr("x"),
+                seed: 0,
+            },
+            until_epoch: None,
         }];
         let mut got = Vec::new();
-        ev.evaluate(&batch, &mut |i, e| {
+        ev.evaluate(&jobs, &mut |i, e| {
             got.push((i, e));
             Ok(())
         })
@@ -322,6 +332,20 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert!(
             matches!(got[0].1.status, Status::Failed { ref reason } if reason.contains("timed out"))
+        );
+        // No epochs to stop after: a rung of halving is refused, before anything runs.
+        jobs[0].until_epoch = Some(2);
+        let err = ev
+            .evaluate(&jobs, &mut |_, _| panic!("nothing is evaluated"))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            EvoError::InvalidConfig(
+                "this task cannot stop a training at epoch 2 and continue it later, so it \
+                 cannot be searched with halving"
+                    .into()
+            )
+            .to_string()
         );
     }
 }

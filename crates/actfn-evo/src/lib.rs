@@ -31,13 +31,12 @@ pub mod task;
 pub mod train_result;
 
 pub use config::{
-    EvolutionConfig, FitnessMetric, SearchConfig, StoredConfig, Strategy, MAX_GENERATION_SIZE,
-    MAX_REDRAWS,
+    EvolutionConfig, FitnessMetric, HalvingConfig, SearchConfig, StoredConfig, Strategy,
+    MAX_GENERATION_SIZE, MAX_REDRAWS,
 };
 pub use error::EvoError;
-pub use evaluator::{guarded, Candidate, Evaluation, Evaluator, Status};
+pub use evaluator::{guarded, Candidate, Evaluation, Evaluator, Job, Status};
 pub use fit::{FitConfig, FitEvaluator, MAX_GRID_POINTS};
-pub use halving::HalvingConfig;
 pub use operators::{crossover, mutate, select, softmax_fitness};
 pub use record::{write_csv, Journal, Origin, Record, RecordId, RecordStatus};
 pub use search::{

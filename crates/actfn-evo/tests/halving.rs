@@ -7,8 +7,8 @@ use std::path::Path;
 
 use actfn_evo::{
     create_dir, open_dir, run_search, Candidate, Evaluation, Evaluator, EvoError, EvolutionConfig,
-    FitConfig, FitEvaluator, FitnessMetric, HalvingConfig, Journal, Record, RecordId, RecordStatus,
-    SearchConfig, SearchOutcome, Status, StoredConfig, Strategy,
+    FitConfig, FitEvaluator, FitnessMetric, HalvingConfig, Job, Journal, Record, RecordId,
+    RecordStatus, SearchConfig, SearchOutcome, Status, StoredConfig, Strategy,
 };
 use actfn_expr::SearchSpace;
 
@@ -58,51 +58,32 @@ impl Evaluator for Epochal {
         self.fit.config_hash()
     }
 
-    fn evaluate(
-        &mut self,
-        _: &[Candidate],
-        _: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
-    ) -> Result<(), EvoError> {
-        Err(EvoError::Protocol(
-            "a halving search calls evaluate_rung".into(),
-        ))
-    }
-
-    fn evaluate_at(
-        &mut self,
-        at: &[RecordId],
-        batch: &[Candidate],
-        sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
-    ) -> Result<(), EvoError> {
-        self.evaluate_rung(at, batch, BUDGET, sink)
-    }
-
     fn halving_budget(&self) -> Option<u32> {
         Some(BUDGET)
     }
 
-    fn evaluate_rung(
+    fn evaluate(
         &mut self,
-        at: &[RecordId],
-        batch: &[Candidate],
-        epochs: u32,
+        jobs: &[Job],
         sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
     ) -> Result<(), EvoError> {
         // Out of order, as a parallel evaluator would report.
-        for i in (0..batch.len()).rev() {
+        for i in (0..jobs.len()).rev() {
             if self.budget == 0 {
                 return Err(EvoError::Evaluator("interrupted".into()));
             }
             self.budget -= 1;
-            let done = self.trained.entry(at[i]).or_insert(0);
+            let job = &jobs[i];
+            let epochs = job.until_epoch.unwrap_or(BUDGET);
+            let done = self.trained.entry(job.id).or_insert(0);
             assert!(
                 *done <= epochs,
                 "{:?} went back from {done} to {epochs}",
-                at[i]
+                job.id
             );
             self.epochs_trained += u64::from(epochs - *done);
             *done = epochs;
-            let e = self.after(&batch[i], epochs);
+            let e = self.after(&job.candidate, epochs);
             sink(i, e)?;
         }
         Ok(())

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use actfn_evo::{
-    create_dir, open_dir, run_search, Candidate, Evaluation, Evaluator, EvoError, EvolutionConfig,
-    FitConfig, FitEvaluator, FitnessMetric, Journal, Origin, Record, RecordStatus, SearchConfig,
+    create_dir, open_dir, run_search, Evaluation, Evaluator, EvoError, EvolutionConfig, FitConfig,
+    FitEvaluator, FitnessMetric, Job, Journal, Origin, Record, RecordStatus, SearchConfig,
     SearchOutcome, Status, StoredConfig, Strategy,
 };
 use actfn_expr::{fingerprint, Expr, SearchSpace};
@@ -233,10 +233,11 @@ impl Evaluator for Flaky {
 
     fn evaluate(
         &mut self,
-        batch: &[Candidate],
+        jobs: &[Job],
         sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
     ) -> Result<(), EvoError> {
-        for (i, c) in batch.iter().enumerate() {
+        for (i, job) in jobs.iter().enumerate() {
+            let c = &job.candidate;
             let text = c.expr.to_string();
             if text.contains("sin(") {
                 panic!("simulated crash on {text}");
@@ -306,16 +307,16 @@ impl Evaluator for Interrupted {
 
     fn evaluate(
         &mut self,
-        batch: &[Candidate],
+        jobs: &[Job],
         sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
     ) -> Result<(), EvoError> {
         // Out of order, as a parallel evaluator would report.
-        for i in (0..batch.len()).rev() {
+        for i in (0..jobs.len()).rev() {
             if self.budget == 0 {
                 return Err(EvoError::Evaluator("interrupted".into()));
             }
             self.budget -= 1;
-            sink(i, self.inner.score(&batch[i].expr))?;
+            sink(i, self.inner.score(&jobs[i].candidate.expr))?;
         }
         Ok(())
     }
@@ -402,11 +403,11 @@ impl Evaluator for Counting {
 
     fn evaluate(
         &mut self,
-        batch: &[Candidate],
+        jobs: &[Job],
         sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
     ) -> Result<(), EvoError> {
-        self.1 += batch.len();
-        self.0.evaluate(batch, sink)
+        self.1 += jobs.len();
+        self.0.evaluate(jobs, sink)
     }
 }
 
@@ -475,7 +476,7 @@ impl Evaluator for Chatty {
 
     fn evaluate(
         &mut self,
-        _batch: &[Candidate],
+        _jobs: &[Job],
         sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
     ) -> Result<(), EvoError> {
         let e = Evaluation {

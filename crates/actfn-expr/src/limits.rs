@@ -47,6 +47,10 @@ pub const MAX_HEIGHT: usize = 60;
 /// Gaussian, `e^(-(E)^2)`, opens four (`e^`, `(`, `-`, `(`).
 pub const NESTING_PER_LEVEL: usize = 4;
 
+/// The tallest tree the printers write; they recurse once per level. Four times the
+/// limit of accepted trees, so that error messages can show a refused derivative.
+pub(crate) const PRINT_HEIGHT: usize = 4 * MAX_HEIGHT;
+
 /// The deepest nesting of brackets, calls, prefix minus signs and exponents the parser
 /// reads: room for every printer's text of an accepted tree, and a little more.
 pub const MAX_NESTING: usize = NESTING_PER_LEVEL * MAX_HEIGHT + 16;
@@ -140,7 +144,7 @@ pub(crate) fn check_size(size: Size, what: impl FnOnce() -> String) -> Result<()
 /// The expression, quoted and shortened, for an error message. Printing recurses once per
 /// level, so a tree too tall to print safely is described by its root op only.
 pub(crate) fn subject(e: &Expr) -> String {
-    if e.height() <= crate::print::PRINT_HEIGHT {
+    if e.height() <= PRINT_HEIGHT {
         shorten(&e.to_string())
     } else {
         match e {

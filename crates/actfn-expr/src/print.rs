@@ -19,6 +19,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::ast::Expr;
+use crate::limits::PRINT_HEIGHT;
 use crate::ops::{BinaryOp, UnaryOp};
 
 /// A text notation for expressions.
@@ -51,10 +52,6 @@ pub struct Styled<'a> {
     expr: &'a Expr,
     style: Style,
 }
-
-/// The tallest tree the printers write; they recurse once per level. Four times the
-/// limit of accepted trees, so that error messages can show a refused derivative.
-pub(crate) const PRINT_HEIGHT: usize = 4 * crate::limits::MAX_HEIGHT;
 
 impl fmt::Display for Styled<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

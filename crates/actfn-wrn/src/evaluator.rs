@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use actfn_evo::{
-    guarded, stable_hash, Candidate, Evaluation, Evaluator, EvoError, RecordId, Status,
+    guarded, stable_hash, Candidate, Evaluation, Evaluator, EvoError, Job, RecordId, Status,
 };
 use serde::Serialize;
 use tch::Device;
@@ -229,7 +229,7 @@ impl WrnEvaluator {
 
     /// Trains the candidates of a halving search in run folders named by their record
     /// (`folder(id)`), so that a rung continues where the previous one stopped; without
-    /// it, [`Evaluator::evaluate_rung`] is refused.
+    /// it, a [`Job`] with an `until_epoch` is refused.
     pub fn with_run_folders(mut self, folder: impl Fn(RecordId) -> PathBuf + 'static) -> Self {
         self.run_folder = Some(Box::new(folder));
         self
@@ -291,50 +291,39 @@ impl Evaluator for WrnEvaluator {
         config_hash(&self.data_config, &self.train, self.fingerprint)
     }
 
-    fn evaluate(
-        &mut self,
-        batch: &[Candidate],
-        sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
-    ) -> Result<(), EvoError> {
-        for (i, candidate) in batch.iter().enumerate() {
-            let evaluation = self.evaluate_one(candidate)?;
-            if let Some(log) = &mut self.log {
-                log(&summary_line(i, batch.len(), candidate, &evaluation));
-            }
-            sink(i, evaluation)?;
-        }
-        Ok(())
-    }
-
     fn halving_budget(&self) -> Option<u32> {
         u32::try_from(self.train.epochs).ok()
     }
 
-    fn evaluate_rung(
+    /// A full evaluation trains in memory ([`evaluate_one`](Self::evaluate_one)); a rung
+    /// of halving trains in the job's run folder ([`evaluate_in`](Self::evaluate_in)),
+    /// where the next rung continues it.
+    fn evaluate(
         &mut self,
-        at: &[RecordId],
-        batch: &[Candidate],
-        epochs: u32,
+        jobs: &[Job],
         sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
     ) -> Result<(), EvoError> {
-        let Some(folder) = &self.run_folder else {
+        if self.run_folder.is_none() && jobs.iter().any(|job| job.until_epoch.is_some()) {
             return Err(EvoError::Protocol(
                 "a halving search needs run folders to continue its rungs in".into(),
             ));
-        };
-        if at.len() != batch.len() {
-            return Err(EvoError::Protocol(
-                "one record id per candidate is needed".into(),
-            ));
         }
-        for (i, (id, candidate)) in at.iter().zip(batch).enumerate() {
-            let run_dir = folder(*id);
-            std::fs::create_dir_all(&run_dir).map_err(|e| {
-                EvoError::Evaluator(format!("cannot create {}: {e}", run_dir.display()).into())
-            })?;
-            let evaluation = self.evaluate_in(candidate, &run_dir, Some(epochs))?;
+        for (i, job) in jobs.iter().enumerate() {
+            let candidate = &job.candidate;
+            let evaluation = match (job.until_epoch, &self.run_folder) {
+                (Some(epochs), Some(folder)) => {
+                    let run_dir = folder(job.id);
+                    std::fs::create_dir_all(&run_dir).map_err(|e| {
+                        EvoError::Evaluator(
+                            format!("cannot create {}: {e}", run_dir.display()).into(),
+                        )
+                    })?;
+                    self.evaluate_in(candidate, &run_dir, Some(epochs))?
+                }
+                _ => self.evaluate_one(candidate)?,
+            };
             if let Some(log) = &mut self.log {
-                log(&summary_line(i, batch.len(), candidate, &evaluation));
+                log(&summary_line(i, jobs.len(), candidate, &evaluation));
             }
             sink(i, evaluation)?;
         }
@@ -399,6 +388,22 @@ mod tests {
             expr: text.parse::<Expr>().unwrap(),
             seed: 1,
         }
+    }
+
+    /// Full evaluations of `batch`, as records 0, 1, ... of generation 0.
+    fn jobs(batch: &[Candidate]) -> Vec<Job> {
+        batch
+            .iter()
+            .enumerate()
+            .map(|(index, candidate)| Job {
+                id: RecordId {
+                    generation: 0,
+                    index,
+                },
+                candidate: candidate.clone(),
+                until_epoch: None,
+            })
+            .collect()
     }
 
     #[test]
@@ -492,7 +497,7 @@ mod tests {
             candidate("mul(x, sigmoid(x))"),
         ];
         let mut got: Vec<Option<Evaluation>> = vec![None; batch.len()];
-        ev.evaluate(&batch, &mut |i, e| {
+        ev.evaluate(&jobs(&batch), &mut |i, e| {
             assert!(got[i].is_none(), "candidate {i} reported twice");
             got[i] = Some(e);
             Ok(())
@@ -524,7 +529,7 @@ mod tests {
         // A failing sink stops the evaluation with its error.
         let mut calls = 0;
         let err = ev
-            .evaluate(&batch[..2], &mut |_, _| {
+            .evaluate(&jobs(&batch[..2]), &mut |_, _| {
                 calls += 1;
                 Err(EvoError::Protocol("disk full".into()))
             })
@@ -546,11 +551,11 @@ mod tests {
 
         fn evaluate(
             &mut self,
-            batch: &[Candidate],
+            jobs: &[Job],
             sink: &mut dyn FnMut(usize, Evaluation) -> Result<(), EvoError>,
         ) -> Result<(), EvoError> {
-            self.trained += batch.len();
-            self.inner.evaluate(batch, sink)
+            self.trained += jobs.len();
+            self.inner.evaluate(jobs, sink)
         }
     }
 
