@@ -13,8 +13,8 @@ use actfn_cluster::{LocalPool, Outcome, Runner, Task};
 use actfn_evo::TrainResult;
 use anyhow::{bail, Context};
 
+use crate::actfn_args;
 use crate::reproduce::build_actfn;
-use crate::tarballs::fetch_args;
 
 /// What to train, and how many processes at once.
 #[derive(Debug, Clone)]
@@ -43,7 +43,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     let data_dir = root.join("data");
     if !data_dir.join("cifar-10-batches-bin").is_dir() {
         let status = Command::new(&actfn)
-            .args(fetch_args("cifar10", &data_dir))
+            .args(actfn_args::data_fetch("cifar10", &data_dir))
             .stdin(Stdio::null())
             .status()
             .context("cannot run actfn data fetch")?;
@@ -119,22 +119,11 @@ fn trainings(
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
         let json = dir.join("train.json");
-        let mut argv: Vec<OsString> = vec![actfn.into(), "train".into()];
+        let mut argv: Vec<OsString> = vec![actfn.into()];
         argv.extend(
-            [
-                format!("--activation={activation}"),
-                format!("--wrn-depth={}", options.wrn_depth),
-                format!("--wrn-width={}", options.wrn_width),
-                format!("--epochs={}", options.epochs),
-                format!("--train-size={}", options.train_size),
-                "--val-per-class=10".into(),
-                "--test-size=0".into(),
-                format!("--threads={threads}"),
-                "--json".into(),
-                format!("--json-out={}", json.display()),
-                format!("--out={}", dir.join("run").display()),
-            ]
-            .map(OsString::from),
+            actfn_args::bench_train(activation, options, threads, &dir.join("run"), &json)
+                .into_iter()
+                .map(OsString::from),
         );
         tasks.push(Task::new(argv, root, dir.join("train.log"), json));
     }

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
+mod actfn_args;
 mod bench_executors;
 mod fuzz;
 mod libtorch;
@@ -218,8 +219,8 @@ struct ReproduceArgs {
     /// or slurm (job arrays) [default: local, one single-threaded job per core, when no
     /// CUDA GPU is visible (faster than intra-op threads for these small networks, and
     /// the same results on any number of cores); inline with a GPU].
-    #[arg(long, value_parser = ["inline", "local", "slurm"])]
-    executor: Option<String>,
+    #[arg(long, value_enum)]
+    executor: Option<reproduce::ExecutorKind>,
     /// Trainings at once: local worker processes [default: one per core], or Slurm array
     /// tasks running at once.
     #[arg(long, value_name = "N")]

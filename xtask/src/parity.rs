@@ -33,7 +33,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::libtorch::TORCH_VERSION;
 use crate::reproduce::build_actfn;
-use crate::tarballs::fetch_args;
 
 /// The marker written last into a finished reference environment.
 const VENV_MARKER: &str = ".actfn-reference";
@@ -850,7 +849,7 @@ fn capture(cmd: &mut Command) -> anyhow::Result<String> {
 /// Puts a data set into `data_dir` (from the tarball in `ACTFN_DATA_TARBALLS` when there
 /// is one).
 fn fetch(actfn: &Path, data_dir: &Path, dataset: &str) -> anyhow::Result<()> {
-    capture(Command::new(actfn).args(fetch_args(dataset, data_dir))).map(drop)
+    capture(Command::new(actfn).args(crate::actfn_args::data_fetch(dataset, data_dir))).map(drop)
 }
 
 /// The Python of the reference environment, made on first use: a virtual environment with

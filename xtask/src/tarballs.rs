@@ -1,7 +1,8 @@
 //! Where the xtask looks for local copies of the CIFAR tarballs before downloading them:
 //! the folder named by `ACTFN_DATA_TARBALLS`, holding the official-format tarballs
 //! (`cifar-10-binary.tar.gz`, `cifar-100-binary.tar.gz`, or the
-//! 15,000-image subset `cifar-100-binary-subset.tar.gz`). Unset or empty: the data sets are downloaded from
+//! 15,000-image subset `cifar-100-binary-subset.tar.gz`), handed to `actfn data fetch --from`
+//! ([`crate::actfn_args::data_fetch`]). Unset or empty: the data sets are downloaded from
 //! the official site by `actfn data fetch`.
 
 use std::ffi::OsString;
@@ -14,17 +15,6 @@ pub const TARBALLS_VAR: &str = "ACTFN_DATA_TARBALLS";
 /// `ACTFN_DATA_TARBALLS` names, if there is one.
 pub fn local_tarball(dataset: &str) -> Option<PathBuf> {
     tarball_in(std::env::var_os(TARBALLS_VAR), dataset)
-}
-
-/// The arguments of `actfn data fetch` that put `dataset` into `data_dir`: from its local
-/// tarball when there is one, else from the official URL.
-pub fn fetch_args(dataset: &str, data_dir: &Path) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec!["data".into(), "fetch".into(), dataset.into()];
-    args.extend(["--data-dir".into(), data_dir.as_os_str().to_owned()]);
-    if let Some(local) = local_tarball(dataset) {
-        args.extend(["--from".into(), local.into_os_string()]);
-    }
-    args
 }
 
 /// The tarball of `dataset` in `dir` (the variable's value), if present.

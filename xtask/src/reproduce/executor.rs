@@ -14,35 +14,61 @@ use anyhow::{bail, Context};
 
 use super::Options;
 
+/// Where final runs train, as `--executor` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExecutorKind {
+    Inline,
+    Local,
+    Slurm,
+}
+
+impl ExecutorKind {
+    /// The name `--executor` takes.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ExecutorKind::Inline => "inline",
+            ExecutorKind::Local => "local",
+            ExecutorKind::Slurm => "slurm",
+        }
+    }
+}
+
 /// How the final runs are trained.
 #[derive(Debug, Clone)]
-pub(super) enum Executor {
+pub(crate) enum Executor {
     Inline,
     Local(usize),
-    Slurm(Box<SlurmOptions>),
+    /// Job arrays with `options`: read from `file` (`--slurm-options`) where one was
+    /// named, `jobs` (`--jobs`) their throttle where given. `file` and `jobs` are kept as
+    /// given, for the searches' command lines.
+    Slurm {
+        options: Box<SlurmOptions>,
+        file: Option<PathBuf>,
+        jobs: Option<usize>,
+    },
 }
 
 impl Executor {
     pub(super) fn from_options(options: &Options) -> anyhow::Result<Executor> {
-        let name = match &options.executor {
-            Some(name) => name.as_str(),
-            None if cuda_gpu_visible() => "inline",
-            None => "local",
+        let kind = match options.executor {
+            Some(kind) => kind,
+            None if cuda_gpu_visible() => ExecutorKind::Inline,
+            None => ExecutorKind::Local,
         };
-        match name {
-            "inline" => {
+        match kind {
+            ExecutorKind::Inline => {
                 if options.jobs.is_some() || options.slurm_options.is_some() {
                     bail!("--jobs and --slurm-options are for --executor local or slurm");
                 }
                 Ok(Executor::Inline)
             }
-            "local" => {
+            ExecutorKind::Local => {
                 if options.slurm_options.is_some() {
                     bail!("--slurm-options is for --executor slurm");
                 }
                 Ok(Executor::Local(options.jobs.unwrap_or_else(cores).max(1)))
             }
-            "slurm" => {
+            ExecutorKind::Slurm => {
                 let mut o = match &options.slurm_options {
                     Some(path) => SlurmOptions::from_ron_file(path)?,
                     None => SlurmOptions::default(),
@@ -51,34 +77,21 @@ impl Executor {
                     o.throttle = options.jobs;
                 }
                 o.check()?;
-                Ok(Executor::Slurm(Box::new(o)))
+                Ok(Executor::Slurm {
+                    options: Box::new(o),
+                    file: options.slurm_options.clone(),
+                    jobs: options.jobs,
+                })
             }
-            other => bail!("--executor {other:?}: expected inline, local or slurm"),
         }
     }
 
-    /// The `actfn search` options that give a search the same executor.
-    pub(super) fn search_args(&self, options: &Options) -> Vec<String> {
+    /// Which executor this is, as `--executor` names it.
+    pub(crate) fn kind(&self) -> ExecutorKind {
         match self {
-            Executor::Inline => vec!["--executor".to_owned(), "inline".into()],
-            Executor::Local(jobs) => {
-                vec![
-                    "--executor".to_owned(),
-                    "local".into(),
-                    "--jobs".into(),
-                    jobs.to_string(),
-                ]
-            }
-            Executor::Slurm(_) => {
-                let mut args = vec!["--executor".to_owned(), "slurm".into()];
-                if let Some(jobs) = options.jobs {
-                    args.extend(["--jobs".into(), jobs.to_string()]);
-                }
-                if let Some(path) = &options.slurm_options {
-                    args.extend(["--slurm-options".into(), path.display().to_string()]);
-                }
-                args
-            }
+            Executor::Inline => ExecutorKind::Inline,
+            Executor::Local(_) => ExecutorKind::Local,
+            Executor::Slurm { .. } => ExecutorKind::Slurm,
         }
     }
 
@@ -150,7 +163,7 @@ pub(super) fn train_all(
     let outcomes = match executor {
         Executor::Inline => return Ok(()),
         Executor::Local(jobs) => LocalPool::new(*jobs)?.run_tasks(&tasks, &mut report)?,
-        Executor::Slurm(options) => {
+        Executor::Slurm { options, .. } => {
             let names: Vec<String> = runs.iter().map(|r| r.dir.display().to_string()).collect();
             let key = format!("{:016x}", stable_hash(names.join("\n").as_bytes()));
             SlurmArray::new(slurm_root.join(key), (**options).clone())?
@@ -172,7 +185,7 @@ pub(super) fn train_all(
 mod tests {
     use super::*;
 
-    fn options(executor: Option<&str>, jobs: Option<usize>) -> Options {
+    fn options(executor: Option<ExecutorKind>, jobs: Option<usize>) -> Options {
         Options {
             preset: None,
             fresh: false,
@@ -180,7 +193,7 @@ mod tests {
             work_dir: None,
             results_dir: None,
             threads: None,
-            executor: executor.map(str::to_owned),
+            executor,
             jobs,
             slurm_options: None,
         }
@@ -199,7 +212,7 @@ mod tests {
         assert_eq!(jobs, cores());
         assert_eq!(executor.default_threads(), Some(1));
         assert_eq!(
-            executor.search_args(&options(None, None)),
+            crate::actfn_args::executor_options(&executor),
             ["--executor", "local", "--jobs", &cores().to_string()]
         );
     }
@@ -216,11 +229,42 @@ mod tests {
 
     #[test]
     fn inline_takes_no_jobs() {
-        let err = Executor::from_options(&options(Some("inline"), Some(2))).unwrap_err();
+        let err =
+            Executor::from_options(&options(Some(ExecutorKind::Inline), Some(2))).unwrap_err();
         assert!(err.to_string().contains("--jobs"), "{err}");
         assert!(matches!(
-            Executor::from_options(&options(Some("inline"), None)).unwrap(),
+            Executor::from_options(&options(Some(ExecutorKind::Inline), None)).unwrap(),
             Executor::Inline
         ));
+    }
+
+    #[test]
+    fn slurm_hands_its_jobs_and_options_file_to_the_searches() {
+        let file = std::env::temp_dir().join(format!("xtask-slurm-{}.ron", std::process::id()));
+        std::fs::write(&file, "()").unwrap();
+        let mut with_file = options(Some(ExecutorKind::Slurm), Some(2));
+        with_file.slurm_options = Some(file.clone());
+        let executor = Executor::from_options(&with_file).unwrap();
+        std::fs::remove_file(&file).unwrap();
+        let Executor::Slurm { options: o, .. } = &executor else {
+            panic!("expected a Slurm executor, got {executor:?}");
+        };
+        assert_eq!(o.throttle, Some(2));
+        assert_eq!(
+            crate::actfn_args::executor_options(&executor),
+            [
+                "--executor".to_owned(),
+                "slurm".into(),
+                "--jobs".into(),
+                "2".into(),
+                "--slurm-options".into(),
+                file.display().to_string()
+            ]
+        );
+        let bare = Executor::from_options(&options(Some(ExecutorKind::Slurm), None)).unwrap();
+        assert_eq!(
+            crate::actfn_args::executor_options(&bare),
+            ["--executor", "slurm"]
+        );
     }
 }

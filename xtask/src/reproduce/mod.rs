@@ -8,7 +8,8 @@
 //! keyed by (training settings, function, data set, run index), so the same run is shared
 //! by every table that asks for it and never trained twice.
 //!
-//! `preset` is the schema of the presets; `runner` runs `actfn` and keeps the run cache;
+//! `preset` is the schema of the presets; `runner` runs `actfn` (its command lines come from
+//! [`crate::actfn_args`]) and keeps the run cache;
 //! `executor` runs the independent final runs of a table through actfn-cluster (worker
 //! processes or Slurm job arrays);
 //! `paper` holds the paper's numbers; `table1`, `table2` and `table3` are the pipelines.
@@ -28,6 +29,11 @@ use actfn_expr::{Expr, Style};
 use anyhow::{bail, Context};
 use serde::Serialize;
 
+pub(crate) use executor::Executor;
+pub use executor::ExecutorKind;
+#[cfg(test)]
+pub(crate) use preset::{load_preset, search_dir_name, Table1, Table2, Table3};
+pub(crate) use preset::{SearchPlan, Training};
 pub(crate) use runner::build_actfn;
 pub use table1::table1;
 pub use table2::table2;
@@ -42,9 +48,8 @@ pub struct Options {
     pub work_dir: Option<PathBuf>,
     pub results_dir: Option<PathBuf>,
     pub threads: Option<usize>,
-    /// `inline`, `local` or `slurm` (see `executor`); `None`: local without a GPU,
-    /// inline with one.
-    pub executor: Option<String>,
+    /// See `executor`; `None`: local without a GPU, inline with one.
+    pub executor: Option<ExecutorKind>,
     pub jobs: Option<usize>,
     pub slurm_options: Option<PathBuf>,
 }

@@ -33,40 +33,8 @@ pub struct Training {
 }
 
 impl Training {
-    /// The options of these settings that `actfn train` and `actfn search --task cifar*`
-    /// share (`actfn`'s `TrainingArgs`). The test size is `train`'s alone (a search never
-    /// tests), so the caller adds it.
-    pub(super) fn args(&self) -> Vec<String> {
-        let mut args = vec![
-            "--wrn-depth".to_owned(),
-            self.depth.to_string(),
-            "--wrn-width".into(),
-            self.width.to_string(),
-            "--epochs".into(),
-            self.epochs.to_string(),
-            "--milestones".into(),
-            self.milestones
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(","),
-            "--batch".into(),
-            self.batch.to_string(),
-            format!("--zca-epsilon={:e}", self.zca_epsilon),
-            "--init".into(),
-            self.init.clone(),
-        ];
-        if let Some(n) = self.val_per_class {
-            args.extend(["--val-per-class".into(), n.to_string()]);
-        }
-        if let Some(n) = self.train_size {
-            args.extend(["--train-size".into(), n.to_string()]);
-        }
-        args
-    }
-
     /// A short stable key of these settings, naming the directory of their final runs.
-    pub(super) fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         let text = ron::to_string(self).expect("plain data serializes");
         format!(
             "{}-wrn{}-{}-e{}-{:08x}",
@@ -88,7 +56,7 @@ impl Training {
 
 /// The folder name of a search: the plan's name and a hash of plan and training
 /// settings, so that a search made with other settings is never continued.
-pub(super) fn search_dir_name(plan: &SearchPlan, training: &Training) -> String {
+pub(crate) fn search_dir_name(plan: &SearchPlan, training: &Training) -> String {
     let text = ron::to_string(&(plan, training)).expect("plain data serializes");
     format!("{}-{:08x}", plan.name, stable_hash(text.as_bytes()) as u32)
 }
@@ -165,7 +133,7 @@ pub(super) fn default_preset() -> String {
     .to_owned()
 }
 
-pub(super) fn load_preset<T: for<'de> Deserialize<'de>>(
+pub(crate) fn load_preset<T: for<'de> Deserialize<'de>>(
     root: &Path,
     table: &str,
     preset: &str,
@@ -295,7 +263,7 @@ mod tests {
         ] {
             assert_eq!((t.zca_epsilon, t.init.as_str()), (1e-6, "he"), "{t:?}");
         }
-        let args = t1.final_trainings[0].args();
+        let args = crate::actfn_args::training_settings(&t1.final_trainings[0]);
         assert!(args.contains(&"--zca-epsilon=1e-6".to_owned()), "{args:?}");
         assert!(args.windows(2).any(|w| w == ["--init", "he"]), "{args:?}");
         // One spelling for `search` and `train`, and nothing that `search` would ignore.

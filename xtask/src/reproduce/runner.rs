@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::executor::{train_all, Executor, FinalRun};
 use super::preset::{default_preset, search_dir_name, SearchPlan, Training};
 use super::Options;
-use crate::tarballs::fetch_args;
+use crate::actfn_args;
 
 /// Final run `r` of a function is seeded `FINAL_RUN_FIRST_SEED + r`. Any fixed seeds
 /// would do; these are the ones every stored final run was trained with (they are in its
@@ -36,8 +36,6 @@ pub(super) struct Runner {
     pub(super) results: PathBuf,
     threads: Option<usize>,
     executor: Executor,
-    /// The executor's options as `actfn search` takes them.
-    search_executor_args: Vec<String>,
     pub(super) started: Instant,
 }
 
@@ -71,7 +69,6 @@ impl Runner {
         std::fs::create_dir_all(&results)
             .with_context(|| format!("cannot create {}", results.display()))?;
         let executor = Executor::from_options(options)?;
-        let search_executor_args = executor.search_args(options);
         let actfn = build_actfn(root)?;
         Ok(Runner {
             root: root.to_owned(),
@@ -82,7 +79,6 @@ impl Runner {
             results,
             threads: options.threads.or(executor.default_threads()),
             executor,
-            search_executor_args,
             started: Instant::now(),
         })
     }
@@ -110,13 +106,6 @@ impl Runner {
         String::from_utf8(output.stdout).context("actfn printed non-UTF-8 output")
     }
 
-    fn threads_args(&self) -> Vec<String> {
-        match self.threads {
-            Some(t) => vec!["--threads".into(), t.to_string()],
-            None => Vec::new(),
-        }
-    }
-
     /// Makes sure a data set is in data/: from the tarball in `ACTFN_DATA_TARBALLS` when
     /// there is one, else from the official URL.
     fn ensure_data(&self, dataset: &str) -> anyhow::Result<()> {
@@ -129,7 +118,7 @@ impl Runner {
             return Ok(());
         }
         self.stage(&format!("fetching {dataset}"));
-        let args: Vec<String> = fetch_args(dataset, &self.data_dir)
+        let args: Vec<String> = actfn_args::data_fetch(dataset, &self.data_dir)
             .into_iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
@@ -158,43 +147,15 @@ impl Runner {
     ) -> anyhow::Result<Summary> {
         let dir = self.search_dir(table, plan, training);
         self.ensure_data(&training.dataset)?;
-        let mut args = vec![
-            "search".to_owned(),
-            "--task".into(),
-            training.dataset.clone(),
-            "--strategy".into(),
-            plan.strategy.clone(),
-            "--depth".into(),
-            plan.depth.to_string(),
-            "--seed".into(),
-            seed.to_string(),
-            "--out".into(),
-            dir.display().to_string(),
-            "--data-dir".into(),
-            self.data_dir.display().to_string(),
-        ];
-        if let Some(f) = &plan.fitness {
-            args.extend(["--fitness".into(), f.clone()]);
-        }
-        if !plan.unary.is_empty() {
-            args.extend(["--unary".into(), plan.unary.join(",")]);
-        }
-        if !plan.binary.is_empty() {
-            args.extend(["--binary".into(), plan.binary.join(",")]);
-        }
-        for (flag, value) in [
-            ("--population", plan.population),
-            ("--elites", plan.elites),
-            ("--random", plan.random),
-            ("--generations", plan.generations),
-        ] {
-            if let Some(v) = value {
-                args.extend([flag.to_owned(), v.to_string()]);
-            }
-        }
-        args.extend(training.args());
-        args.extend(self.threads_args());
-        args.extend(self.search_executor_args.iter().cloned());
+        let args = actfn_args::search(
+            plan,
+            training,
+            seed,
+            &dir,
+            &self.data_dir,
+            self.threads,
+            &self.executor,
+        );
         self.stage(&format!(
             "search {table}/{} ({} in S{}, {})",
             plan.name,
@@ -225,12 +186,7 @@ impl Runner {
             Some(top) => format!("{name}.report-top{top}.json"),
             None => format!("{name}.report.json"),
         });
-        let mut args = vec!["report".to_owned(), dir.display().to_string()];
-        if let Some(top) = top {
-            args.extend(["--top".into(), top.to_string()]);
-        }
-        args.extend(["--json-out".into(), path.display().to_string()]);
-        self.actfn(&args)?;
+        self.actfn(&actfn_args::report(dir, top, &path))?;
         read_json(&path).with_context(|| format!("cannot read the report of {}", dir.display()))
     }
 
@@ -245,29 +201,15 @@ impl Runner {
             .join(format!("run-{run}"));
         let seed = FINAL_RUN_FIRST_SEED + run as u64;
         let json_out = dir.join("train.json");
-        let mut args = vec![
-            "train".to_owned(),
-            // `=`: a canonical expression may start with `-`.
-            format!("--activation={canonical}"),
-            "--dataset".into(),
-            training.dataset.clone(),
-            "--data-dir".into(),
-            self.data_dir.display().to_string(),
-            "--seed".into(),
-            seed.to_string(),
-            "--out".into(),
-            dir.display().to_string(),
-            // Machine mode: one line on stdout and per-epoch lines on stderr instead
-            // of progress bars; the result itself is read from `--json-out`.
-            "--json".into(),
-            "--json-out".into(),
-            json_out.display().to_string(),
-        ];
-        args.extend(training.args());
-        if let Some(n) = training.test_size {
-            args.extend(["--test-size".into(), n.to_string()]);
-        }
-        args.extend(self.threads_args());
+        let args = actfn_args::train(
+            canonical,
+            training,
+            seed,
+            &dir,
+            &json_out,
+            &self.data_dir,
+            self.threads,
+        );
         (
             FinalRun {
                 args,
@@ -302,18 +244,10 @@ impl Runner {
         self.stage(&format!(
             "{missing} of {} final runs to train on the {:?} executor",
             runs.len(),
-            self.executor_name()
+            self.executor.kind().name()
         ));
         let slurm_root = self.runs.join("final").join("slurm");
         train_all(&self.executor, &self.actfn, &self.root, &slurm_root, &runs)
-    }
-
-    fn executor_name(&self) -> &'static str {
-        match self.executor {
-            Executor::Inline => "inline",
-            Executor::Local(_) => "local",
-            Executor::Slurm(_) => "slurm",
-        }
     }
 
     /// Runs (or reuses) `runs` final trainings of `expr` and returns their outcomes.

@@ -8,6 +8,8 @@ use std::path::Path;
 use anyhow::Context;
 use serde::Serialize;
 
+use crate::actfn_args::{self, Axis};
+
 use super::paper::{table3_paper, BASELINES};
 use super::preset::{load_preset, Table1, Table3};
 use super::runner::{median_acc, Runner};
@@ -175,27 +177,19 @@ pub fn table3(root: &Path, options: &Options) -> anyhow::Result<()> {
             std::fs::write(&path, csv)?;
             if n > 0 {
                 for ext in ["png", "svg"] {
-                    runner.actfn(&[
-                        "plot".into(),
-                        "--scatter".into(),
-                        path.display().to_string(),
-                        "--x".into(),
-                        "table1_val_acc".into(),
-                        "--y".into(),
-                        "table3_val_acc".into(),
-                        "--x-label".into(),
-                        "validation accuracy in the Table 1 search (%)".into(),
-                        "--y-label".into(),
-                        "validation accuracy in the Table 3 search (%)".into(),
-                        "--title".into(),
-                        "Figure 5: validation accuracy across tasks".into(),
-                        "--out".into(),
-                        runner
-                            .results
-                            .join(format!("figure5.{ext}"))
-                            .display()
-                            .to_string(),
-                    ])?;
+                    runner.actfn(&actfn_args::scatter_plot(
+                        &path,
+                        Axis {
+                            column: "table1_val_acc",
+                            label: "validation accuracy in the Table 1 search (%)",
+                        },
+                        Axis {
+                            column: "table3_val_acc",
+                            label: "validation accuracy in the Table 3 search (%)",
+                        },
+                        "Figure 5: validation accuracy across tasks",
+                        &runner.results.join(format!("figure5.{ext}")),
+                    ))?;
                 }
             }
             let _ = writeln!(
