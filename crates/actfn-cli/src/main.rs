@@ -8,30 +8,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod bench_cmd;
-mod compare_cmd;
-mod compare_table;
-mod data_cmd;
-mod dispatch;
-mod evaluate_cmd;
-mod executor_args;
+mod commands;
+mod execution;
 mod exit;
-mod expr_cmd;
-mod figures;
-mod input_args;
-mod json_out;
-mod model_cmd;
-mod plot_cmd;
-mod precheck_args;
-mod precheck_cmd;
-mod report_cmd;
-mod search_cmd;
-mod stats_cmd;
-mod task;
-mod train_cmd;
-mod training_args;
-mod work_dir;
-
+mod options;
+mod output;
 /// Discover, train and compare neural-network activation functions.
 ///
 /// Every command exits with 0 when its job succeeded, 1 when the job ran and failed, and 2
@@ -46,33 +27,33 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Parse, print, evaluate, differentiate and enumerate activation expressions.
-    Expr(expr_cmd::ExprArgs),
+    Expr(commands::expr::ExprArgs),
     /// Fetch the CIFAR data sets into the data folder.
-    Data(data_cmd::DataArgs),
+    Data(commands::data::DataArgs),
     /// Summary statistics and t-tests over files of numbers.
-    Stats(stats_cmd::StatsArgs),
+    Stats(commands::stats::StatsArgs),
     /// Draw activation functions (PNG or SVG), or a scatter of two CSV columns.
-    Plot(plot_cmd::PlotArgs),
+    Plot(commands::plot::PlotArgs),
     /// Run or resume an activation-function search (exhaustive, random or evolution).
-    Search(Box<search_cmd::SearchArgs>),
+    Search(Box<commands::search::SearchArgs>),
     /// Summarize a search directory: top functions, per-generation bests, counts.
-    Report(report_cmd::ReportArgs),
+    Report(commands::report::ReportArgs),
     /// Facts about the networks: shape and parameter count.
-    Model(model_cmd::ModelArgs),
+    Model(commands::model::ModelArgs),
     /// Train a network (WRN by default, --arch for another) with one activation on
     /// CIFAR-10/100; report validation and test accuracy.
     ///
     /// Exit codes: 0 when the training ran to its end or diverged (a diverged training is
     /// a result, reported with status `diverged`); 1 when it failed (an error during
     /// training, e.g. out of memory); 2 on bad input.
-    // `--depth` and `--width` are the former spellings (see `training_args`).
+    // `--depth` and `--width` are the former spellings (see `options::training`).
     #[command(
         mut_arg("wrn_depth", |a| a.alias("depth")),
         mut_arg("wrn_width", |a| a.alias("width"))
     )]
-    Train(train_cmd::TrainArgs),
+    Train(commands::train::TrainArgs),
     /// Time a training step of a network with an activation, and its peak memory.
-    Bench(bench_cmd::BenchArgs),
+    Bench(commands::bench::BenchArgs),
     /// Train several functions --runs times each with the same recipe and test them
     /// against a baseline (t-tests, Holm's correction); resumable, on any executor.
     ///
@@ -82,31 +63,31 @@ enum Command {
         mut_arg("wrn_depth", |a| a.alias("depth")),
         mut_arg("wrn_width", |a| a.alias("width"))
     )]
-    Compare(Box<compare_cmd::CompareArgs>),
+    Compare(Box<commands::compare::CompareArgs>),
     /// Worker of `search --executor local|slurm`: train one planned candidate and publish
     /// its result (see ARCHITECTURE.md).
     #[command(hide = true)]
-    Evaluate(evaluate_cmd::EvaluateArgs),
+    Evaluate(commands::evaluate::EvaluateArgs),
     /// Run the divergence pre-check on every candidate recorded searches trained, and
     /// compare its verdicts with what happened in their training.
     #[command(hide = true)]
-    Precheck(precheck_cmd::PrecheckCmdArgs),
+    Precheck(commands::precheck::PrecheckCmdArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Expr(args) => expr_cmd::run(args),
-        Command::Data(args) => data_cmd::run(args),
-        Command::Stats(args) => stats_cmd::run(args),
-        Command::Plot(args) => plot_cmd::run(args),
-        Command::Search(args) => search_cmd::run(*args),
-        Command::Report(args) => report_cmd::run(args),
-        Command::Model(args) => model_cmd::run(args),
-        Command::Train(args) => train_cmd::run(args),
-        Command::Bench(args) => bench_cmd::run(args),
-        Command::Compare(args) => compare_cmd::run(*args),
-        Command::Evaluate(args) => evaluate_cmd::run(args),
-        Command::Precheck(args) => precheck_cmd::run(args),
+        Command::Expr(args) => commands::expr::run(args),
+        Command::Data(args) => commands::data::run(args),
+        Command::Stats(args) => commands::stats::run(args),
+        Command::Plot(args) => commands::plot::run(args),
+        Command::Search(args) => commands::search::run(*args),
+        Command::Report(args) => commands::report::run(args),
+        Command::Model(args) => commands::model::run(args),
+        Command::Train(args) => commands::train::run(args),
+        Command::Bench(args) => commands::bench::run(args),
+        Command::Compare(args) => commands::compare::run(*args),
+        Command::Evaluate(args) => commands::evaluate::run(args),
+        Command::Precheck(args) => commands::precheck::run(args),
     }
 }
 

@@ -43,9 +43,25 @@ fn synthetic_npz(path: &Path) {
 
 fn train_args<'a>(dataset: &'a str, out: &'a str) -> Vec<&'a str> {
     vec![
-        "train", "--activation", "max(x, 0)", "--dataset", dataset, "--arch", "mlp-16-1",
-        "--epochs", "2", "--batch", "8", "--threads", "1", "--seed", "3", "--out", out,
-        "--data-dir", "data",
+        "train",
+        "--activation",
+        "max(x, 0)",
+        "--dataset",
+        dataset,
+        "--arch",
+        "mlp-16-1",
+        "--epochs",
+        "2",
+        "--batch",
+        "8",
+        "--threads",
+        "1",
+        "--seed",
+        "3",
+        "--out",
+        out,
+        "--data-dir",
+        "data",
     ]
 }
 
@@ -65,11 +81,36 @@ fn the_same_images_as_a_folder_and_as_an_npz_train_identically() {
     synthetic_npz(&npz);
     // Grouped by class on export, so that the folder and the re-exported npz hold the
     // same samples in the same order.
-    ok(actfn(dir.path(), &["data", "export", "npz:own.npz", "--format", "folder", "--out", "folder"]));
-    ok(actfn(dir.path(), &["data", "export", "npz:own.npz", "--format", "npz", "--out", "grouped.npz"]));
+    ok(actfn(
+        dir.path(),
+        &[
+            "data",
+            "export",
+            "npz:own.npz",
+            "--format",
+            "folder",
+            "--out",
+            "folder",
+        ],
+    ));
+    ok(actfn(
+        dir.path(),
+        &[
+            "data",
+            "export",
+            "npz:own.npz",
+            "--format",
+            "npz",
+            "--out",
+            "grouped.npz",
+        ],
+    ));
     assert!(dir.path().join("folder/train/0/00.png").is_file());
     assert!(dir.path().join("folder/test/2").is_dir());
-    ok(actfn(dir.path(), &train_args("folder:folder", "run-folder")));
+    ok(actfn(
+        dir.path(),
+        &train_args("folder:folder", "run-folder"),
+    ));
     ok(actfn(dir.path(), &train_args("npz:grouped.npz", "run-npz")));
     let folder = epochs_without_seconds(&dir.path().join("run-folder/metrics.csv"));
     let npz = epochs_without_seconds(&dir.path().join("run-npz/metrics.csv"));
@@ -82,7 +123,10 @@ fn the_same_images_as_a_folder_and_as_an_npz_train_identically() {
         .collect();
     assert_eq!(cached.len(), 1, "{cached:?}");
     let data = std::fs::read_to_string(dir.path().join("run-folder/data.ron")).unwrap();
-    assert!(data.contains("normalize: true") && data.contains("val_per_class: 1"), "{data}");
+    assert!(
+        data.contains("normalize: true") && data.contains("val_per_class: 1"),
+        "{data}"
+    );
 }
 
 /// Asserts that `train` on `dataset` exits 2 with one line naming `file` and `reason`, and
@@ -90,7 +134,10 @@ fn the_same_images_as_a_folder_and_as_an_npz_train_identically() {
 fn refused(dir: &Path, dataset: &str, file: &str, reason: &str) {
     let err = fails(actfn(dir, &train_args(dataset, "run")));
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains(file) && err.contains(reason), "{file} / {reason}: {err}");
+    assert!(
+        err.contains(file) && err.contains(reason),
+        "{file} / {reason}: {err}"
+    );
     assert!(!dir.join("run").exists(), "{dataset}");
 }
 
@@ -100,15 +147,31 @@ fn bad_folders_are_refused_naming_the_file() {
     let root = dir.path().join("imgs");
     for class in ["a", "b"] {
         for i in 0..10 {
-            write_png(&root.join(format!("train/{class}/{i}.png")), 6, 6, i as u8 * 20, true);
+            write_png(
+                &root.join(format!("train/{class}/{i}.png")),
+                6,
+                6,
+                i as u8 * 20,
+                true,
+            );
         }
     }
     std::fs::create_dir_all(root.join("train/c")).unwrap();
-    refused(dir.path(), "folder:imgs", "train/c", "a class folder without .png, .jpg or .jpeg images");
+    refused(
+        dir.path(),
+        "folder:imgs",
+        "train/c",
+        "a class folder without .png, .jpg or .jpeg images",
+    );
     std::fs::remove_dir(root.join("train/c")).unwrap();
 
     write_png(&root.join("train/b/big.png"), 7, 6, 3, false);
-    refused(dir.path(), "folder:imgs", "train/b/big.png", "7x6 image, but");
+    refused(
+        dir.path(),
+        "folder:imgs",
+        "train/b/big.png",
+        "7x6 image, but",
+    );
     // --image-size resizes them all, and training goes on.
     let mut args = train_args("folder:imgs", "resized");
     args.extend(["--image-size", "5"]);
@@ -118,7 +181,12 @@ fn bad_folders_are_refused_naming_the_file() {
     let path = root.join("train/a/3.png");
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-    refused(dir.path(), "folder:imgs", "train/a/3.png", "unreadable image");
+    refused(
+        dir.path(),
+        "folder:imgs",
+        "train/a/3.png",
+        "unreadable image",
+    );
     std::fs::write(&path, &bytes).unwrap();
 
     std::fs::create_dir_all(root.join("test")).unwrap();
@@ -135,11 +203,17 @@ fn bad_archives_are_refused_naming_the_file() {
     let cases: Vec<(Vec<(&str, &str, &[u64], Vec<u8>)>, &str)> = vec![
         (vec![("x_train", "|u1", &[40, 4], x())], "no array y_train"),
         (
-            vec![("x_train", "|u1", &[40, 4], x()), ("y_train", "<i8", &[39], labels(&[0; 39]))],
+            vec![
+                ("x_train", "|u1", &[40, 4], x()),
+                ("y_train", "<i8", &[39], labels(&[0; 39])),
+            ],
             "x_train has 40 samples, y_train 39 labels",
         ),
         (
-            vec![("x_train", "|u1", &[40, 4], x()), ("y_train", "<i8", &[40], labels(&[-1; 40]))],
+            vec![
+                ("x_train", "|u1", &[40, 4], x()),
+                ("y_train", "<i8", &[40], labels(&[-1; 40])),
+            ],
             "label -1 at 0 is out of range",
         ),
         (
@@ -152,7 +226,10 @@ fn bad_archives_are_refused_naming_the_file() {
             "y_test[0]: label 5 is out of range 0..1",
         ),
         (
-            vec![("x_train", "|u1", &[0, 4], vec![]), ("y_train", "<i8", &[0], vec![])],
+            vec![
+                ("x_train", "|u1", &[0, 4], vec![]),
+                ("y_train", "<i8", &[0], vec![]),
+            ],
             "x_train has no samples",
         ),
     ];
@@ -161,9 +238,18 @@ fn bad_archives_are_refused_naming_the_file() {
         refused(dir.path(), "npz:bad.npz", "bad.npz", reason);
     }
     // Vectors cannot be flipped.
-    write_npz_arrays(&path, &[("x_train", "|u1", &[40, 4], x()), ("y_train", "<i8", &[40], labels(&[0; 40]))]);
+    write_npz_arrays(
+        &path,
+        &[
+            ("x_train", "|u1", &[40, 4], x()),
+            ("y_train", "<i8", &[40], labels(&[0; 40])),
+        ],
+    );
     let mut args = train_args("npz:bad.npz", "run");
     args.extend(["--augment", "flip"]);
     let err = fails(actfn(dir.path(), &args));
-    assert!(err.contains("holds vectors, not images; use --augment none"), "{err}");
+    assert!(
+        err.contains("holds vectors, not images; use --augment none"),
+        "{err}"
+    );
 }

@@ -312,9 +312,9 @@ fn fit_rows(x: &Tensor, scale: f64, channels: i64, config: &PreprocessConfig) ->
             let len = CHUNK.min(n - start);
             let rows = f64_rows(start, len)?.f_view([len, channels, per_channel])?;
             sum += rows.f_sum_dim_intlist([0i64, 2].as_slice(), false, Kind::Double)?;
-            squares += rows
-                .f_square()?
-                .f_sum_dim_intlist([0i64, 2].as_slice(), false, Kind::Double)?;
+            squares +=
+                rows.f_square()?
+                    .f_sum_dim_intlist([0i64, 2].as_slice(), false, Kind::Double)?;
         }
         let count = (n * per_channel) as f64;
         let channel_mean = &sum / count;
@@ -323,7 +323,9 @@ fn fit_rows(x: &Tensor, scale: f64, channels: i64, config: &PreprocessConfig) ->
         let std = variance.f_sqrt()?;
         let std = std.f_where_scalarother(&std.f_gt(0.0)?, 1.0)?;
         let spread = |t: &Tensor| -> Result<Tensor> {
-            Ok(t.f_unsqueeze(1)?.f_expand([channels, per_channel], false)?.f_reshape([d])?)
+            Ok(t.f_unsqueeze(1)?
+                .f_expand([channels, per_channel], false)?
+                .f_reshape([d])?)
         };
         mean = spread(&channel_mean)?;
         inverse_std = Some(spread(&std.f_reciprocal()?)?.f_to_kind(Kind::Float)?);
@@ -537,7 +539,9 @@ mod tests {
         assert_eq!(y.size(), vec![data.train.len() as i64, 3, 32, 32]);
         assert_eq!(y.kind(), Kind::Float);
         assert!(max_abs(&y.mean_dim(0, false, Kind::Double)) < 1e-5);
-        let Values::U8(v) = &data.train.values else { panic!() };
+        let Values::U8(v) = &data.train.values else {
+            panic!()
+        };
         let px = v[4 * 3072 + 1024 + 33] as f64 / 255.0;
         let mean = w.mean().double_value(&[1024 + 33]);
         assert!((y.double_value(&[4, 1, 1, 1]) - (px - mean)).abs() < 1e-6);

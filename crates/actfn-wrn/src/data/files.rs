@@ -198,7 +198,10 @@ mod tests {
             assert_eq!(d.class_counts(), vec![3; kind.num_classes()]);
             let r = kind.record_len();
             let Values::U8(v) = &d.values else { panic!() };
-            assert_eq!(&v[4 * IMAGE_BYTES..5 * IMAGE_BYTES], &bytes[4 * r + r - IMAGE_BYTES..5 * r]);
+            assert_eq!(
+                &v[4 * IMAGE_BYTES..5 * IMAGE_BYTES],
+                &bytes[4 * r + r - IMAGE_BYTES..5 * r]
+            );
             assert_eq!(d.labels[4], 4);
         }
     }

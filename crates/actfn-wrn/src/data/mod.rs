@@ -23,8 +23,8 @@ pub use cifar::Cifar;
 pub use dataset::{labels_tensor, values_tensor, Dataset, Values, IMAGE_BYTES, IMAGE_SHAPE};
 pub use files::{dataset_dir, is_present, load, read_complete_file, read_file};
 pub use prepare::{
-    decoded_cache_dir, prepare, prepare_search_data, prepare_with_test_size, DataConfig,
-    Prepared, SearchData, TrainData,
+    decoded_cache_dir, prepare, prepare_search_data, prepare_with_test_size, DataConfig, Prepared,
+    SearchData, TrainData,
 };
 pub use source::{default_val_per_class, DataSource};
 pub use split::{split, split_indices, Split, SplitConfig, SplitIndices};

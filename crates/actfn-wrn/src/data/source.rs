@@ -196,9 +196,11 @@ impl DataSource {
         }
         self.check_present(data_dir)?;
         Ok(match self {
-            DataSource::Cifar10 | DataSource::Cifar100 => {
-                files::load(self.cifar().expect("a CIFAR source"), data_dir, allow_partial)?
-            }
+            DataSource::Cifar10 | DataSource::Cifar100 => files::load(
+                self.cifar().expect("a CIFAR source"),
+                data_dir,
+                allow_partial,
+            )?,
             DataSource::Mnist | DataSource::FashionMnist => {
                 self.idx().expect("an IDX source").load(data_dir)?
             }
@@ -221,7 +223,14 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_cifar_keeps_its_stored_text() {
-        for text in ["cifar10", "cifar100", "mnist", "fashion-mnist", "folder:a/b", "npz:x.npz"] {
+        for text in [
+            "cifar10",
+            "cifar100",
+            "mnist",
+            "fashion-mnist",
+            "folder:a/b",
+            "npz:x.npz",
+        ] {
             let s: DataSource = text.parse().unwrap();
             assert_eq!(s.to_string(), text);
         }
@@ -230,7 +239,10 @@ mod tests {
             assert!(err.contains(&format!("{bad:?}")), "{err}");
         }
         assert_eq!(ron::to_string(&DataSource::Cifar10).unwrap(), "cifar10");
-        assert_eq!(ron::to_string(&DataSource::FashionMnist).unwrap(), "fashion_mnist");
+        assert_eq!(
+            ron::to_string(&DataSource::FashionMnist).unwrap(),
+            "fashion_mnist"
+        );
         let folder = DataSource::Folder("d".into());
         let text = ron::to_string(&folder).unwrap();
         assert_eq!(text, "folder(\"d\")");

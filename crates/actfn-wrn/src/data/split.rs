@@ -122,7 +122,9 @@ mod tests {
         // Make every image unique so that membership can be checked by content.
         let mut full = full;
         let n = full.len();
-        let Values::U8(images) = &mut full.values else { panic!() };
+        let Values::U8(images) = &mut full.values else {
+            panic!()
+        };
         for i in 0..n {
             images[i * IMAGE_BYTES] = i as u8;
         }

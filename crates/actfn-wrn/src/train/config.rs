@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::precheck::PrecheckConfig;
 use crate::activation::ActivationMode;
 use crate::augment::AugmentConfig;
 use crate::error::{Result, WrnError};
@@ -176,6 +175,28 @@ impl TrainConfig {
         }
         self.network(10, InputShape::CIFAR).check()?;
         Ok(())
+    }
+}
+
+/// The divergence pre-check's parameters (see [`super::precheck`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrecheckConfig {
+    /// Training steps to run (the first batches of epoch 1).
+    pub steps: usize,
+    /// A step's training loss above `loss_factor * ln(classes)` counts as diverged.
+    pub loss_factor: f64,
+}
+
+impl Default for PrecheckConfig {
+    /// Three steps, loss bound 500 ln(classes), chosen on recorded WRN-10-1 searches
+    /// (see the README): there every candidate whose training diverged was caught within
+    /// three steps, by a NaN or a loss of at least 2,300 ln(classes), while the candidates
+    /// that trained fine stayed below 90 ln(classes) in their first three steps.
+    fn default() -> Self {
+        PrecheckConfig {
+            steps: 3,
+            loss_factor: 500.0,
+        }
     }
 }
 

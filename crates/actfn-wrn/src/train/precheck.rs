@@ -25,35 +25,13 @@
 use std::time::Instant;
 
 use actfn_expr::Expr;
-use serde::{Deserialize, Serialize};
 use tch::Device;
 
+pub use super::config::PrecheckConfig;
 use super::config::TrainConfig;
-use super::run::{build_trainer, EpochBatches};
+use super::trainer::{build_trainer, EpochBatches};
 use crate::data::TrainData;
 use crate::error::Result;
-
-/// The pre-check's parameters (see the module).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PrecheckConfig {
-    /// Training steps to run (the first batches of epoch 1).
-    pub steps: usize,
-    /// A step's training loss above `loss_factor * ln(classes)` counts as diverged.
-    pub loss_factor: f64,
-}
-
-impl Default for PrecheckConfig {
-    /// Three steps, loss bound 500 ln(classes), chosen on recorded WRN-10-1 searches
-    /// (see the README): there every candidate whose training diverged was caught within
-    /// three steps, by a NaN or a loss of at least 2,300 ln(classes), while the candidates
-    /// that trained fine stayed below 90 ln(classes) in their first three steps.
-    fn default() -> Self {
-        PrecheckConfig {
-            steps: 3,
-            loss_factor: 500.0,
-        }
-    }
-}
 
 /// What the pre-check saw.
 #[derive(Debug, Clone, PartialEq)]

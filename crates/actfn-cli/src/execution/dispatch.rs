@@ -18,8 +18,8 @@ use actfn_cluster::{LocalPool, Outcome, Runner, SlurmArray, SlurmOptions, Task};
 use actfn_evo::{Candidate, Evaluation, Evaluator, EvoError, Job, RecordId};
 use anyhow::{bail, Context};
 
-use crate::evaluate_cmd::WORKER_VAR;
-use crate::work_dir::{
+use crate::commands::evaluate::WORKER_VAR;
+use crate::execution::work_dir::{
     candidate_dir, generation_dir, publish_json, read_evaluation, read_json, result_file,
     slurm_dir, tasks_file, TaskFile, LOG_FILE, TASK_FILE,
 };

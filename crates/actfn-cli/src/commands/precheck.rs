@@ -11,8 +11,8 @@ use actfn_evo::{read_dir, Candidate, RecordStatus};
 use anyhow::{bail, Context};
 use clap::Args;
 
-use crate::precheck_args::PrecheckParams;
-use crate::task::{self, wrn_evaluator, Stored};
+use crate::execution::task::{self, wrn_evaluator, Stored};
+use crate::options::precheck::PrecheckParams;
 
 /// Arguments of `actfn precheck`.
 #[derive(Debug, Args)]

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use crate::task::{self, evaluate_in_folder, Stored};
-use crate::work_dir::{
+use crate::execution::task::{self, evaluate_in_folder, Stored};
+use crate::execution::work_dir::{
     candidate_dir, publish_json, read_json, result_file, ResultFile, TaskFile, RUN_DIR, TASK_FILE,
 };
 

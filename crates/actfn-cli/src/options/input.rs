@@ -1,6 +1,6 @@
 //! The options that decide what a network sees before training starts: which data files
 //! are acceptable, preprocessing of the images and initialisation of the weights. Part of
-//! the training options (`training_args.rs`) of `train` and `search`.
+//! the training options (`options/training.rs`) of `train` and `search`.
 
 use actfn_wrn::data::DataSource;
 use actfn_wrn::model::ConvInit;

@@ -25,11 +25,11 @@ use std::rc::Rc;
 use actfn_cluster::{threads_per_job, LocalPool};
 use actfn_evo::{Evaluator, Journal};
 
-use crate::dispatch::{local_slot_env, Dispatch, DispatchEvaluator, InlineEvaluator};
-use crate::executor_args::{ExecutorArgs, ExecutorKind};
-use crate::task::{self, make_evaluator, CifarTask, Stored, Task};
-use crate::training_args::{DatasetArgs, DefaultSchedule, TrainingArgs};
-use crate::work_dir::{candidate_dir, RUN_DIR};
+use crate::execution::dispatch::{local_slot_env, Dispatch, DispatchEvaluator, InlineEvaluator};
+use crate::execution::task::{self, make_evaluator, CifarTask, Stored, Task};
+use crate::execution::work_dir::{candidate_dir, RUN_DIR};
+use crate::options::executor::{ExecutorArgs, ExecutorKind};
+use crate::options::training::{DatasetArgs, DefaultSchedule, TrainingArgs};
 
 /// Arguments of `actfn search`.
 #[derive(Debug, Args)]
@@ -125,9 +125,15 @@ pub struct SearchArgs {
     #[arg(long, hide = true, default_value_t = 0)]
     pub eval_delay_ms: u64,
     /// Tasks cifar10/100: how each candidate is trained.
-    #[command(flatten, next_help_heading = "Training (tasks train, cifar10, cifar100)")]
+    #[command(
+        flatten,
+        next_help_heading = "Training (tasks train, cifar10, cifar100)"
+    )]
     pub data: DatasetArgs,
-    #[command(flatten, next_help_heading = "Training (tasks train, cifar10, cifar100)")]
+    #[command(
+        flatten,
+        next_help_heading = "Training (tasks train, cifar10, cifar100)"
+    )]
     pub training: TrainingArgs,
     /// Where candidates are trained; not part of the search's configuration.
     #[command(flatten, next_help_heading = "Executor")]
@@ -412,7 +418,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
             dir.display()
         );
     }
-    crate::report_cmd::print_text(&dir, summary);
+    crate::commands::report::print_text(&dir, summary);
     Ok(())
 }
 

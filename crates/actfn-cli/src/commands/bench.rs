@@ -9,7 +9,7 @@ use actfn_wrn::model::NetworkConfig;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use crate::training_args::NetworkArgs;
+use crate::options::training::NetworkArgs;
 
 /// Arguments of `actfn bench`.
 #[derive(Debug, Args)]
@@ -24,7 +24,7 @@ enum BenchCommand {
     /// and the process's peak resident memory. Several activations and modes are measured
     /// side by side, one step of each in turn (the peak is then the whole process's).
     // A step benchmark defaults to WRN-16-4, small enough to measure on a CPU; `--depth`
-    // and `--width` are the former spellings (see `training_args`).
+    // and `--width` are the former spellings (see `options::training`).
     #[command(
         mut_arg("wrn_depth", |a| a.default_value(STEP_DEFAULT_DEPTH).alias("depth")),
         mut_arg("wrn_width", |a| a.default_value(STEP_DEFAULT_WIDTH).alias("width"))

@@ -7,7 +7,7 @@ use clap::Args;
 
 use actfn_expr::{Expr, Style};
 
-use crate::figures::{line_plot, scatter_plot, Labels, Series};
+use crate::output::figures::{line_plot, scatter_plot, Labels, Series};
 
 /// Draw functions (`actfn plot EXPR... --out f.png`), curves or a scatter from a CSV file.
 #[derive(Debug, Args)]

@@ -9,7 +9,7 @@ use actfn_evo::{read_dir, summarize, write_csv, AnyTask, StoredConfig, Summary};
 use anyhow::Context;
 use clap::Args;
 
-use crate::json_out::write_json_atomic;
+use crate::output::json_out::write_json_atomic;
 
 /// Arguments of `actfn report`.
 #[derive(Debug, Args)]

@@ -14,8 +14,8 @@ use actfn_evo::RecordStatus;
 use actfn_stats::{holm, student_t_test, welch_interval, welch_t_test, Summary};
 use serde::Serialize;
 
-use crate::compare_cmd::CompareConfig;
-use crate::json_out::write_text_atomic;
+use crate::commands::compare::CompareConfig;
+use crate::output::json_out::write_text_atomic;
 
 /// One run, as `runs.csv` lists it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -6,7 +6,7 @@
 //!
 //! `--wrn-` because `search --depth` is the depth of the search space S_d. `train` and
 //! `bench step` also accept their former spellings `--depth` and `--width` (hidden
-//! aliases, added where those commands are declared in `main.rs` and `bench_cmd.rs`), so
+//! aliases, added where those commands are declared in `main.rs` and `commands/bench.rs`), so
 //! existing scripts keep working.
 
 use std::path::PathBuf;
@@ -18,8 +18,8 @@ use actfn_wrn::train::TrainConfig;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 
-use crate::input_args::InputArgs;
-use crate::precheck_args::PrecheckArgs;
+use crate::options::input::InputArgs;
+use crate::options::precheck::PrecheckArgs;
 
 /// The network: `--arch`, or WRN-d-k from `--wrn-depth` and `--wrn-width`.
 #[derive(Debug, Clone, Args)]
@@ -244,7 +244,9 @@ impl TrainingArgs {
             (Some(AugmentKind::None), _) => AugmentKind::None.config(),
             (Some(kind), false) => bail!(
                 "--augment {}: {} holds vectors, not images; use --augment none",
-                kind.to_possible_value().expect("every kind has a name").get_name(),
+                kind.to_possible_value()
+                    .expect("every kind has a name")
+                    .get_name(),
                 config.dataset
             ),
             (Some(kind), true) => kind.config(),

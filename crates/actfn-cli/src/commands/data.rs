@@ -217,7 +217,10 @@ fn exported_part(
     let train = data::split(&loaded.train, &keep)?.train;
     let test = match test_size {
         Some(n) if n > loaded.test.len() => {
-            bail!("--test-size {n}: the data set has {} test samples", loaded.test.len())
+            bail!(
+                "--test-size {n}: the data set has {} test samples",
+                loaded.test.len()
+            )
         }
         Some(n) => loaded.test.subset(&(0..n).collect::<Vec<_>>()),
         None => loaded.test,

@@ -2,7 +2,7 @@
 //! the CIFAR task's configuration ([`CifarTask`], made of actfn-wrn types), and
 //! [`make_evaluator`], the one place that turns a stored task into its evaluator, on a
 //! fresh start and on resume alike. A new task adds a `TaskConfig` variant in actfn-evo, a
-//! match arm here, and its options in `search_cmd`.
+//! match arm here, and its options in `commands::search`.
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +13,7 @@ use actfn_wrn::train::TrainConfig;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
-use crate::work_dir::{candidate_dir, RUN_DIR};
+use crate::execution::work_dir::{candidate_dir, RUN_DIR};
 
 /// A task, as stored in `config.ron`.
 pub type Task = actfn_evo::TaskConfig<CifarTask>;

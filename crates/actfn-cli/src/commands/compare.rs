@@ -1,7 +1,7 @@
 //! `actfn compare`: the paper's final-run protocol for any network and data set. Each
 //! function is trained `--runs` times (seeds `--seed`, `--seed + 1`, ...) with the same
 //! recipe, and the table says how each compares with the baseline (see
-//! [`crate::compare_table`]).
+//! [`crate::output::compare_table`]).
 //!
 //! The folder (`--out DIR`) holds `compare.ron`, what is compared and how (written
 //! atomically; a rerun with other settings is refused, one with more `--runs` adds runs),
@@ -26,11 +26,11 @@ use anyhow::{bail, Context};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use crate::compare_table::{self, RunRow};
-use crate::dispatch::local_slot_env;
-use crate::executor_args::{ExecutorArgs, ExecutorKind};
-use crate::json_out::write_json_atomic;
-use crate::training_args::{DefaultSchedule, RunDataArgs, TrainingArgs};
+use crate::execution::dispatch::local_slot_env;
+use crate::options::executor::{ExecutorArgs, ExecutorKind};
+use crate::options::training::{DefaultSchedule, RunDataArgs, TrainingArgs};
+use crate::output::compare_table::{self, RunRow};
+use crate::output::json_out::write_json_atomic;
 
 /// Arguments of `actfn compare`.
 #[derive(Debug, Args)]
@@ -136,7 +136,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
             // More runs of the same comparison: the finished ones stay, the new ones are
             // trained, so a comparison too small to tell can be grown.
             let text = ron::ser::to_string_pretty(&config, ron::ser::PrettyConfig::default())?;
-            crate::json_out::write_text_atomic(&stored_path, &text)?;
+            crate::output::json_out::write_text_atomic(&stored_path, &text)?;
         } else if stored != config {
             bail!(
                 "{} holds another comparison ({}); choose another --out, or repeat its settings to continue it",
@@ -147,7 +147,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
     } else {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let text = ron::ser::to_string_pretty(&config, ron::ser::PrettyConfig::default())?;
-        crate::json_out::write_text_atomic(&stored_path, &text)?;
+        crate::output::json_out::write_text_atomic(&stored_path, &text)?;
     }
     if let Some(t) = args.training.threads {
         train::set_threads(t);

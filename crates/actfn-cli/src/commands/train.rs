@@ -13,8 +13,8 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::exit::{first_line, JobFailed};
-use crate::json_out::{check_json_out, write_json_atomic};
-use crate::training_args::{AugmentKind, DefaultSchedule, RunDataArgs, TrainingArgs};
+use crate::options::training::{AugmentKind, DefaultSchedule, RunDataArgs, TrainingArgs};
+use crate::output::json_out::{check_json_out, write_json_atomic};
 
 /// Arguments of `actfn train`.
 #[derive(Debug, Args)]
