@@ -28,7 +28,8 @@ struct Cli {
 enum Command {
     /// Parse, print, evaluate, differentiate and enumerate activation expressions.
     Expr(commands::expr::ExprArgs),
-    /// Fetch the CIFAR data sets into the data folder.
+    /// Fetch a data set into the data folder, show a split, export a data set as an image
+    /// folder or an npz.
     Data(commands::data::DataArgs),
     /// Summary statistics and t-tests over files of numbers.
     Stats(commands::stats::StatsArgs),
@@ -40,8 +41,9 @@ enum Command {
     Report(commands::report::ReportArgs),
     /// Facts about the networks: shape and parameter count.
     Model(commands::model::ModelArgs),
-    /// Train a network (WRN by default, --arch for another) with one activation on
-    /// CIFAR-10/100; report validation and test accuracy.
+    /// Train a network (WRN by default, --arch for another) with one activation on a data
+    /// set (CIFAR-10 by default, --dataset for another); report validation and test
+    /// accuracy.
     ///
     /// Exit codes: 0 when the training ran to its end or diverged (a diverged training is
     /// a result, reported with status `diverged`); 1 when it failed (an error during

@@ -29,7 +29,11 @@ struct Header {
 }
 
 /// The samples stored in `cache_dir` under `key`, else `decode()`, then stored there.
-pub fn cached(cache_dir: &Path, key: &[u8; 32], decode: impl FnOnce() -> Result<Loaded>) -> Result<Loaded> {
+pub fn cached(
+    cache_dir: &Path,
+    key: &[u8; 32],
+    decode: impl FnOnce() -> Result<Loaded>,
+) -> Result<Loaded> {
     let hex = hex(key);
     let path = cache_dir.join(format!("decoded-{hex}.bin"));
     if let Some(found) = load(&path, &hex) {
@@ -40,7 +44,9 @@ pub fn cached(cache_dir: &Path, key: &[u8; 32], decode: impl FnOnce() -> Result<
         .map_err(DataError::io(cache_dir))
         .and_then(|()| store(&loaded, &path, &hex));
     if let Err(err) = stored {
-        eprintln!("actfn: warning: the decoded data were not cached ({err}); the run goes on without it");
+        eprintln!(
+            "actfn: warning: the decoded data were not cached ({err}); the run goes on without it"
+        );
     }
     Ok(loaded)
 }
@@ -136,7 +142,13 @@ mod tests {
     use crate::samples::numbered_classes;
 
     fn sample() -> Loaded {
-        let train = Samples::new(Values::F32(vec![0.5, -1.0, 2.0, 3.0]), vec![2], vec![1, 0], 2).unwrap();
+        let train = Samples::new(
+            Values::F32(vec![0.5, -1.0, 2.0, 3.0]),
+            vec![2],
+            vec![1, 0],
+            2,
+        )
+        .unwrap();
         Loaded {
             test: train.none_like(),
             train,
@@ -165,7 +177,13 @@ mod tests {
         assert_eq!(get(&mut calls), sample());
         assert_eq!(calls, 2);
         // Another key does not read this file.
-        let other = cached(tmp.path(), &[8u8; 32], || Ok(Loaded { class_names: vec!["a".into(), "b".into()], ..sample() })).unwrap();
+        let other = cached(tmp.path(), &[8u8; 32], || {
+            Ok(Loaded {
+                class_names: vec!["a".into(), "b".into()],
+                ..sample()
+            })
+        })
+        .unwrap();
         assert_eq!(other.class_names, vec!["a", "b"]);
     }
 }

@@ -86,7 +86,10 @@ fn class_folders(dir: &Path) -> Result<Vec<String>> {
         if std::fs::metadata(entry.path()).is_ok_and(|m| m.is_dir()) {
             let name = entry.file_name();
             let Some(name) = name.to_str() else {
-                return Err(DataError::bad(&entry.path(), "a folder name that is not UTF-8"));
+                return Err(DataError::bad(
+                    &entry.path(),
+                    "a folder name that is not UTF-8",
+                ));
             };
             names.push(name.to_owned());
         }
@@ -96,7 +99,11 @@ fn class_folders(dir: &Path) -> Result<Vec<String>> {
 }
 
 /// The images of `classes` under `dir`, labelled by their position in `all_classes`.
-fn images_of(dir: &Path, classes: &[String], all_classes: &[String]) -> Result<Vec<(PathBuf, u32)>> {
+fn images_of(
+    dir: &Path,
+    classes: &[String],
+    all_classes: &[String],
+) -> Result<Vec<(PathBuf, u32)>> {
     let mut out = Vec::new();
     for class in classes {
         let label = all_classes
@@ -107,7 +114,10 @@ fn images_of(dir: &Path, classes: &[String], all_classes: &[String]) -> Result<V
         let mut files = Vec::new();
         collect_images(&folder, &mut files)?;
         if files.is_empty() {
-            return Err(DataError::bad(&folder, "a class folder without .png, .jpg or .jpeg images"));
+            return Err(DataError::bad(
+                &folder,
+                "a class folder without .png, .jpg or .jpeg images",
+            ));
         }
         // torchvision: `sorted(os.walk(...))`, then `sorted(fnames)` in each directory.
         files.sort();
@@ -152,7 +162,9 @@ impl FolderFiles {
             for (path, label) in files {
                 let bytes = std::fs::read(path).map_err(DataError::io(path))?;
                 let relative = path.strip_prefix(&self.root).unwrap_or(path);
-                hash.update(format!("{split} {label} {} {}\n", relative.display(), bytes.len()).as_bytes());
+                hash.update(
+                    format!("{split} {label} {} {}\n", relative.display(), bytes.len()).as_bytes(),
+                );
                 hash.update(&bytes);
                 progress.inc();
             }
@@ -235,7 +247,9 @@ pub fn write(loaded: &Loaded, root: &Path) -> Result<()> {
         }
     };
     let Values::U8(_) = loaded.train.values else {
-        return Err(DataError::Mismatch("only byte images can be written as PNG files".into()));
+        return Err(DataError::Mismatch(
+            "only byte images can be written as PNG files".into(),
+        ));
     };
     if root.exists() {
         return Err(DataError::bad(root, "already exists; choose a new folder"));
@@ -259,7 +273,9 @@ pub fn write(loaded: &Loaded, root: &Path) -> Result<()> {
                         .expect("one plane of pixels")
                         .save_with_format(&path, image::ImageFormat::Png)
                 } else {
-                    let interleaved = (0..plane).flat_map(|p| (0..3).map(move |c| pixels[c * plane + p])).collect();
+                    let interleaved = (0..plane)
+                        .flat_map(|p| (0..3).map(move |c| pixels[c * plane + p]))
+                        .collect();
                     image::RgbImage::from_raw(width, height, interleaved)
                         .expect("three planes of pixels")
                         .save_with_format(&path, image::ImageFormat::Png)
@@ -277,7 +293,8 @@ pub fn write(loaded: &Loaded, root: &Path) -> Result<()> {
 
 /// Folder names for `names` that sort in label order.
 fn class_folder_names(names: &[String]) -> Vec<String> {
-    let usable = |n: &String| !n.is_empty() && !n.contains(['/', '\\', '\0']) && n != "." && n != "..";
+    let usable =
+        |n: &String| !n.is_empty() && !n.contains(['/', '\\', '\0']) && n != "." && n != "..";
     if names.iter().all(usable) && names.windows(2).all(|w| w[0] < w[1]) {
         return names.to_vec();
     }
@@ -286,7 +303,16 @@ fn class_folder_names(names: &[String]) -> Vec<String> {
         .iter()
         .enumerate()
         .map(|(i, n)| {
-            let clean: String = n.chars().map(|c| if c == '/' || c == '\\' || c == '\0' { '_' } else { c }).collect();
+            let clean: String = n
+                .chars()
+                .map(|c| {
+                    if c == '/' || c == '\\' || c == '\0' {
+                        '_'
+                    } else {
+                        c
+                    }
+                })
+                .collect();
             format!("{i:0digits$}_{clean}")
         })
         .collect()
@@ -346,14 +372,22 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["train/a/0.png:0", "train/a/1.png:0", "train/a/sub/0.PNG:0", "train/b/0.png:1", "train/b/1.png:1"]
+            [
+                "train/a/0.png:0",
+                "train/a/1.png:0",
+                "train/a/sub/0.PNG:0",
+                "train/b/0.png:1",
+                "train/b/1.png:1"
+            ]
         );
         assert!(files.test.is_empty());
         let loaded = files.decode(None).unwrap();
         assert_eq!(loaded.train.shape, vec![1, 3, 4]);
         assert_eq!(loaded.train.labels, vec![0, 0, 0, 1, 1]);
         assert!(loaded.test.is_empty());
-        let Values::U8(v) = &loaded.train.values else { panic!() };
+        let Values::U8(v) = &loaded.train.values else {
+            panic!()
+        };
         assert_eq!(v[2 * 12], 200);
     }
 
@@ -366,7 +400,10 @@ mod tests {
         img.save(root.join("train/x/0.png")).unwrap();
         let loaded = list(root).unwrap().decode(None).unwrap();
         assert_eq!(loaded.train.shape, vec![3, 2, 2]);
-        assert_eq!(loaded.train.values, Values::U8(vec![0, 1, 0, 1, 0, 0, 1, 1, 9, 9, 9, 9]));
+        assert_eq!(
+            loaded.train.values,
+            Values::U8(vec![0, 1, 0, 1, 0, 0, 1, 1, 9, 9, 9, 9])
+        );
     }
 
     #[test]
@@ -380,7 +417,10 @@ mod tests {
         assert_eq!(files.test.len(), 1);
         assert_eq!(files.test[0].1, 2);
         let err = files.decode(None).unwrap_err().to_string();
-        assert!(err.contains("z.jpg.png: 8x6 image, but") && err.contains("--image-size"), "{err}");
+        assert!(
+            err.contains("z.jpg.png: 8x6 image, but") && err.contains("--image-size"),
+            "{err}"
+        );
         let loaded = files.decode(Some("4x3".parse().unwrap())).unwrap();
         assert_eq!(loaded.train.shape, vec![1, 4, 3]);
         assert_eq!(loaded.test.labels, vec![2]);
@@ -389,7 +429,13 @@ mod tests {
     #[test]
     fn written_folders_read_back_as_the_same_samples() {
         let tmp = tempfile::tempdir().unwrap();
-        let train = Samples::new(Values::U8((0..36).map(|v| v * 7).collect()), vec![3, 2, 2], vec![1, 0, 1], 2).unwrap();
+        let train = Samples::new(
+            Values::U8((0..36).map(|v| v * 7).collect()),
+            vec![3, 2, 2],
+            vec![1, 0, 1],
+            2,
+        )
+        .unwrap();
         let loaded = Loaded {
             test: train.subset(&[2]),
             train,
@@ -403,7 +449,10 @@ mod tests {
         assert_eq!(back.test, loaded.test);
         assert_eq!(back.class_names, vec!["0_dog", "1_cat"]);
         let err = write(&loaded, &root).unwrap_err().to_string();
-        assert!(err.ends_with("out: already exists; choose a new folder"), "{err}");
+        assert!(
+            err.ends_with("out: already exists; choose a new folder"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -411,7 +460,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
         let err = list(root).unwrap_err().to_string();
-        assert!(err.ends_with(": no train/ folder; expected ROOT/train/<class>/*.png|jpg|jpeg"), "{err}");
+        assert!(
+            err.ends_with(": no train/ folder; expected ROOT/train/<class>/*.png|jpg|jpeg"),
+            "{err}"
+        );
         write_folder(root, &["a", "b"], 1, 2, 2, false);
         std::fs::create_dir_all(root.join("train/empty")).unwrap();
         let err = list(root).unwrap_err().to_string();
@@ -419,7 +471,10 @@ mod tests {
         std::fs::remove_dir(root.join("train/empty")).unwrap();
         std::fs::create_dir_all(root.join("test/zebra")).unwrap();
         let err = list(root).unwrap_err().to_string();
-        assert!(err.contains("test/zebra: a test class that train/ does not have"), "{err}");
+        assert!(
+            err.contains("test/zebra: a test class that train/ does not have"),
+            "{err}"
+        );
         std::fs::remove_dir_all(root.join("test")).unwrap();
         // A truncated PNG.
         let path = root.join("train/b/0.png");

@@ -56,16 +56,40 @@ impl IdxSet {
         let f = |name, md5| IdxFile { name, md5 };
         match self {
             IdxSet::Mnist => [
-                f("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-                f("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
-                f("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
-                f("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+                f(
+                    "train-images-idx3-ubyte.gz",
+                    "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+                ),
+                f(
+                    "train-labels-idx1-ubyte.gz",
+                    "d53e105ee54ea40749a09fcbcd1e9432",
+                ),
+                f(
+                    "t10k-images-idx3-ubyte.gz",
+                    "9fb629c4189551a2d022fa330f9573f3",
+                ),
+                f(
+                    "t10k-labels-idx1-ubyte.gz",
+                    "ec29112dd5afa0611ce80d1b7f02629c",
+                ),
             ],
             IdxSet::FashionMnist => [
-                f("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-                f("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
-                f("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
-                f("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+                f(
+                    "train-images-idx3-ubyte.gz",
+                    "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                ),
+                f(
+                    "train-labels-idx1-ubyte.gz",
+                    "25c81989df183df01b3e8a0aad5dffbe",
+                ),
+                f(
+                    "t10k-images-idx3-ubyte.gz",
+                    "bef4ecab320f06d8554ea6380940ec79",
+                ),
+                f(
+                    "t10k-labels-idx1-ubyte.gz",
+                    "bb300cfdad3c16e7a12a480ee83cd310",
+                ),
             ],
         }
     }
@@ -75,7 +99,16 @@ impl IdxSet {
         match self {
             IdxSet::Mnist => (0..10).map(|d| d.to_string()).collect(),
             IdxSet::FashionMnist => [
-                "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+                "T-shirt/top",
+                "Trouser",
+                "Pullover",
+                "Dress",
+                "Coat",
+                "Sandal",
+                "Shirt",
+                "Sneaker",
+                "Bag",
+                "Ankle boot",
             ]
             .map(str::to_owned)
             .to_vec(),
@@ -111,27 +144,49 @@ impl IdxSet {
 /// The MD5 of `bytes` in hex.
 pub fn md5_hex(bytes: &[u8]) -> String {
     use md5::Digest;
-    md5::Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    md5::Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Images from `images` and their labels from `labels`, of `classes` classes.
 pub fn read_pair(images: &Path, labels: &Path, classes: usize) -> Result<Samples> {
     let (dims, pixels) = read(images)?;
     let [n, h, w] = dims[..] else {
-        return Err(DataError::bad(images, format!("{} dimensions, expected 3 (images, rows, columns)", dims.len())));
+        return Err(DataError::bad(
+            images,
+            format!(
+                "{} dimensions, expected 3 (images, rows, columns)",
+                dims.len()
+            ),
+        ));
     };
     let (label_dims, label_bytes) = read(labels)?;
     let [m] = label_dims[..] else {
-        return Err(DataError::bad(labels, format!("{} dimensions, expected 1 (labels)", label_dims.len())));
+        return Err(DataError::bad(
+            labels,
+            format!("{} dimensions, expected 1 (labels)", label_dims.len()),
+        ));
     };
     if n == 0 {
         return Err(DataError::bad(images, "no images"));
     }
     if m != n {
-        return Err(DataError::bad(labels, format!("{m} labels, but {} holds {n} images", images.display())));
+        return Err(DataError::bad(
+            labels,
+            format!("{m} labels, but {} holds {n} images", images.display()),
+        ));
     }
-    if let Some((i, &l)) = label_bytes.iter().enumerate().find(|(_, &l)| l as usize >= classes) {
-        return Err(DataError::bad(labels, format!("label {i}: {l} is out of range 0..{classes}")));
+    if let Some((i, &l)) = label_bytes
+        .iter()
+        .enumerate()
+        .find(|(_, &l)| l as usize >= classes)
+    {
+        return Err(DataError::bad(
+            labels,
+            format!("label {i}: {l} is out of range 0..{classes}"),
+        ));
     }
     Samples::new(
         Values::U8(pixels),
@@ -162,7 +217,10 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<(Vec<usize>, Vec<u8>), String>
         return Err("not an IDX file (it must start with two zero bytes)".into());
     }
     if bytes[2] != 0x08 {
-        return Err(format!("value type 0x{:02x}; only unsigned bytes (0x08) are supported", bytes[2]));
+        return Err(format!(
+            "value type 0x{:02x}; only unsigned bytes (0x08) are supported",
+            bytes[2]
+        ));
     }
     let rank = bytes[3] as usize;
     let header = 4 + 4 * rank;
@@ -224,24 +282,51 @@ mod tests {
         assert_eq!(d.class_names[9], "Ankle boot");
 
         std::fs::write(&sy, encode(&[1], &[10])).unwrap();
-        let err = IdxSet::FashionMnist.load(tmp.path()).unwrap_err().to_string();
-        assert!(err.ends_with("t10k-labels-idx1-ubyte.gz: label 0: 10 is out of range 0..10"), "{err}");
+        let err = IdxSet::FashionMnist
+            .load(tmp.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("t10k-labels-idx1-ubyte.gz: label 0: 10 is out of range 0..10"),
+            "{err}"
+        );
         std::fs::write(&sy, encode(&[2], &[1, 1])).unwrap();
-        let err = IdxSet::FashionMnist.load(tmp.path()).unwrap_err().to_string();
-        assert!(err.contains("t10k-labels-idx1-ubyte.gz: 2 labels, but"), "{err}");
+        let err = IdxSet::FashionMnist
+            .load(tmp.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t10k-labels-idx1-ubyte.gz: 2 labels, but"),
+            "{err}"
+        );
         let whole = gz(&encode(&[1, 2, 2], &[7; 4]));
         std::fs::write(&sx, &whole[..whole.len() - 6]).unwrap();
-        let err = IdxSet::FashionMnist.load(tmp.path()).unwrap_err().to_string();
-        assert!(err.contains("t10k-images-idx3-ubyte.gz: truncated or corrupt gzip"), "{err}");
+        let err = IdxSet::FashionMnist
+            .load(tmp.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t10k-images-idx3-ubyte.gz: truncated or corrupt gzip"),
+            "{err}"
+        );
         std::fs::write(&sx, &encode(&[1, 2, 2], &[7; 4])[..18]).unwrap();
-        let err = IdxSet::FashionMnist.load(tmp.path()).unwrap_err().to_string();
+        let err = IdxSet::FashionMnist
+            .load(tmp.path())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("t10k-images-idx3-ubyte.gz: 2 values after the header, but dimensions [1, 2, 2] need 4"), "{err}");
     }
 
     #[test]
     fn huge_dimensions_do_not_overflow() {
-        let bytes = encode(&[u32::MAX as usize, u32::MAX as usize, u32::MAX as usize], &[]);
+        let bytes = encode(
+            &[u32::MAX as usize, u32::MAX as usize, u32::MAX as usize],
+            &[],
+        );
         let err = parse(&bytes).unwrap_err();
-        assert!(err.contains("more than memory holds") || err.contains("need"), "{err}");
+        assert!(
+            err.contains("more than memory holds") || err.contains("need"),
+            "{err}"
+        );
     }
 }

@@ -29,7 +29,11 @@ pub use samples::{numbered_classes, Loaded, Samples, Values};
 
 /// Reads the image folder at `root` ([`folder`]), resized to `size` when given, through
 /// the decode cache in `cache_dir`: decoded once, read back by every later call.
-pub fn read_folder(root: &std::path::Path, size: Option<ImageSize>, cache_dir: &std::path::Path) -> Result<Loaded> {
+pub fn read_folder(
+    root: &std::path::Path,
+    size: Option<ImageSize>,
+    cache_dir: &std::path::Path,
+) -> Result<Loaded> {
     let files = folder::list(root)?;
     let key = files.content_key(size)?;
     cache::cached(cache_dir, &key, || files.decode(size))

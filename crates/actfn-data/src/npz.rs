@@ -20,7 +20,8 @@ pub const MAX_CLASSES: usize = 100_000;
 
 /// Reads the archive at `path`.
 pub fn read(path: &Path) -> Result<Loaded> {
-    let mut archive = NpzArchive::open(path).map_err(|e| DataError::bad(path, format!("not a readable .npz archive: {e}")))?;
+    let mut archive = NpzArchive::open(path)
+        .map_err(|e| DataError::bad(path, format!("not a readable .npz archive: {e}")))?;
     let names: Vec<String> = archive.array_names().map(str::to_owned).collect();
     let missing = |name: &str| {
         DataError::bad(
@@ -28,7 +29,8 @@ pub fn read(path: &Path) -> Result<Loaded> {
             format!("no array {name} (the archive has: {})", names.join(", ")),
         )
     };
-    let (x_train, train_shape) = read_x(&mut archive, path, "x_train")?.ok_or_else(|| missing("x_train"))?;
+    let (x_train, train_shape) =
+        read_x(&mut archive, path, "x_train")?.ok_or_else(|| missing("x_train"))?;
     let y_train = read_y(&mut archive, path, "y_train")?.ok_or_else(|| missing("y_train"))?;
     let test = match (
         read_x(&mut archive, path, "x_test")?,
@@ -44,7 +46,10 @@ pub fn read(path: &Path) -> Result<Loaded> {
     if num_classes > MAX_CLASSES {
         return Err(DataError::bad(
             path,
-            format!("y_train: label {} is out of range (at most {MAX_CLASSES} classes)", num_classes - 1),
+            format!(
+                "y_train: label {} is out of range (at most {MAX_CLASSES} classes)",
+                num_classes - 1
+            ),
         ));
     }
     let train = Samples::new(x_train, train_shape.clone(), y_train, num_classes)
@@ -65,13 +70,18 @@ pub fn read(path: &Path) -> Result<Loaded> {
                     format!("x_test is {}, x_train {}", x.kind(), train.values.kind()),
                 ));
             }
-            if let Some((i, &l)) = y.iter().enumerate().find(|(_, &l)| l as usize >= num_classes) {
+            if let Some((i, &l)) = y
+                .iter()
+                .enumerate()
+                .find(|(_, &l)| l as usize >= num_classes)
+            {
                 return Err(DataError::bad(
                     path,
                     format!("y_test[{i}]: label {l} is out of range 0..{num_classes} (the classes of y_train)"),
                 ));
             }
-            Samples::new(x, shape, y, num_classes).map_err(|e| DataError::bad(path, format!("x_test: {e}")))?
+            Samples::new(x, shape, y, num_classes)
+                .map_err(|e| DataError::bad(path, format!("x_test: {e}")))?
         }
     };
     let loaded = Loaded {
@@ -79,7 +89,9 @@ pub fn read(path: &Path) -> Result<Loaded> {
         test,
         class_names: numbered_classes(num_classes),
     };
-    loaded.check().map_err(|e| DataError::bad(path, e.to_string()))?;
+    loaded
+        .check()
+        .map_err(|e| DataError::bad(path, e.to_string()))?;
     Ok(loaded)
 }
 
@@ -104,12 +116,17 @@ fn read_x<R: std::io::Read + std::io::Seek>(
     path: &Path,
     name: &str,
 ) -> Result<Option<(Values, Vec<usize>)>> {
-    let Some(array) = archive.by_name(name).map_err(|e| DataError::bad(path, format!("{name}: {e}")))? else {
+    let Some(array) = archive
+        .by_name(name)
+        .map_err(|e| DataError::bad(path, format!("{name}: {e}")))?
+    else {
         return Ok(None);
     };
     let bad = |reason: String| DataError::bad(path, format!("{name}: {reason}"));
     if array.order() == Order::Fortran {
-        return Err(bad("Fortran order is not supported; save it with np.ascontiguousarray".into()));
+        return Err(bad(
+            "Fortran order is not supported; save it with np.ascontiguousarray".into(),
+        ));
     }
     let dims: Vec<usize> = array.shape().iter().map(|&d| d as usize).collect();
     let is_channels = |c: usize| matches!(c, 1 | 3 | 4);
@@ -127,19 +144,37 @@ fn read_x<R: std::io::Read + std::io::Seek>(
     };
     let type_str = match array.dtype() {
         DType::Plain(t) => t,
-        other => return Err(bad(format!("dtype {} is not a plain number", other.descr()))),
+        other => {
+            return Err(bad(format!(
+                "dtype {} is not a plain number",
+                other.descr()
+            )))
+        }
     };
     let read = |e: std::io::Error| bad(format!("cannot read: {e}"));
     let values = match (type_str.type_char(), type_str.size_field()) {
         (TypeChar::Uint, 1) => Values::U8(array.into_vec::<u8>().map_err(read)?),
         (TypeChar::Float, 4) => Values::F32(array.into_vec::<f32>().map_err(read)?),
-        (TypeChar::Float, 8) => Values::F32(array.into_vec::<f64>().map_err(read)?.into_iter().map(|v| v as f32).collect()),
-        _ => return Err(bad(format!("dtype {type_str} is not uint8, float32 or float64"))),
+        (TypeChar::Float, 8) => Values::F32(
+            array
+                .into_vec::<f64>()
+                .map_err(read)?
+                .into_iter()
+                .map(|v| v as f32)
+                .collect(),
+        ),
+        _ => {
+            return Err(bad(format!(
+                "dtype {type_str} is not uint8, float32 or float64"
+            )))
+        }
     };
     if !channel_last {
         return Ok(Some((values, stored)));
     }
-    let [h, w, c] = stored[..] else { unreachable!("channel-last shapes have three axes") };
+    let [h, w, c] = stored[..] else {
+        unreachable!("channel-last shapes have three axes")
+    };
     let values = match values {
         Values::U8(v) => Values::U8(channel_major(&v, h, w, c)),
         Values::F32(v) => Values::F32(channel_major(&v, h, w, c)),
@@ -165,7 +200,10 @@ fn read_y<R: std::io::Read + std::io::Seek>(
     path: &Path,
     name: &str,
 ) -> Result<Option<Vec<u32>>> {
-    let Some(array) = archive.by_name(name).map_err(|e| DataError::bad(path, format!("{name}: {e}")))? else {
+    let Some(array) = archive
+        .by_name(name)
+        .map_err(|e| DataError::bad(path, format!("{name}: {e}")))?
+    else {
         return Ok(None);
     };
     let bad = |reason: String| DataError::bad(path, format!("{name}: {reason}"));
@@ -178,7 +216,11 @@ fn read_y<R: std::io::Read + std::io::Seek>(
         .into_iter()
         .enumerate()
         .map(|(i, l)| {
-            u32::try_from(l).map_err(|_| bad(format!("label {l} at {i} is out of range (labels are 0..K)")))
+            u32::try_from(l).map_err(|_| {
+                bad(format!(
+                    "label {l} at {i} is out of range (labels are 0..K)"
+                ))
+            })
         })
         .collect::<Result<Vec<u32>>>()
         .map(Some)
@@ -191,18 +233,48 @@ fn integers<R: std::io::Read>(array: NpyFile<R>) -> std::result::Result<Vec<i64>
     };
     let read = |e: std::io::Error| format!("cannot read: {e}");
     Ok(match (t.type_char(), t.size_field()) {
-        (TypeChar::Uint, 1) => array.into_vec::<u8>().map_err(read)?.into_iter().map(i64::from).collect(),
-        (TypeChar::Uint, 2) => array.into_vec::<u16>().map_err(read)?.into_iter().map(i64::from).collect(),
-        (TypeChar::Uint, 4) => array.into_vec::<u32>().map_err(read)?.into_iter().map(i64::from).collect(),
+        (TypeChar::Uint, 1) => array
+            .into_vec::<u8>()
+            .map_err(read)?
+            .into_iter()
+            .map(i64::from)
+            .collect(),
+        (TypeChar::Uint, 2) => array
+            .into_vec::<u16>()
+            .map_err(read)?
+            .into_iter()
+            .map(i64::from)
+            .collect(),
+        (TypeChar::Uint, 4) => array
+            .into_vec::<u32>()
+            .map_err(read)?
+            .into_iter()
+            .map(i64::from)
+            .collect(),
         (TypeChar::Uint, 8) => array
             .into_vec::<u64>()
             .map_err(read)?
             .into_iter()
             .map(|v| i64::try_from(v).unwrap_or(i64::MAX))
             .collect(),
-        (TypeChar::Int, 1) => array.into_vec::<i8>().map_err(read)?.into_iter().map(i64::from).collect(),
-        (TypeChar::Int, 2) => array.into_vec::<i16>().map_err(read)?.into_iter().map(i64::from).collect(),
-        (TypeChar::Int, 4) => array.into_vec::<i32>().map_err(read)?.into_iter().map(i64::from).collect(),
+        (TypeChar::Int, 1) => array
+            .into_vec::<i8>()
+            .map_err(read)?
+            .into_iter()
+            .map(i64::from)
+            .collect(),
+        (TypeChar::Int, 2) => array
+            .into_vec::<i16>()
+            .map_err(read)?
+            .into_iter()
+            .map(i64::from)
+            .collect(),
+        (TypeChar::Int, 4) => array
+            .into_vec::<i32>()
+            .map_err(read)?
+            .into_iter()
+            .map(i64::from)
+            .collect(),
         (TypeChar::Int, 8) => array.into_vec::<i64>().map_err(read)?,
         _ => return Err(format!("dtype {t} is not an integer type")),
     })
@@ -225,12 +297,20 @@ pub fn write(loaded: &Loaded, path: &Path) -> Result<()> {
             let options = zip_options();
             match &samples.values {
                 Values::U8(v) => {
-                    let mut w = npz.array::<u8>(&format!("x_{split}"), options)?.default_dtype().shape(&shape).begin_nd()?;
+                    let mut w = npz
+                        .array::<u8>(&format!("x_{split}"), options)?
+                        .default_dtype()
+                        .shape(&shape)
+                        .begin_nd()?;
                     w.extend(v.iter().copied())?;
                     w.finish()?;
                 }
                 Values::F32(v) => {
-                    let mut w = npz.array::<f32>(&format!("x_{split}"), options)?.default_dtype().shape(&shape).begin_nd()?;
+                    let mut w = npz
+                        .array::<f32>(&format!("x_{split}"), options)?
+                        .default_dtype()
+                        .shape(&shape)
+                        .begin_nd()?;
                     w.extend(v.iter().copied())?;
                     w.finish()?;
                 }
@@ -266,7 +346,8 @@ mod tests {
     #[test]
     fn round_trip_and_layouts() {
         let tmp = tempfile::tempdir().unwrap();
-        let train = Samples::new(Values::U8((0..24).collect()), vec![3, 2, 2], vec![0, 1], 2).unwrap();
+        let train =
+            Samples::new(Values::U8((0..24).collect()), vec![3, 2, 2], vec![0, 1], 2).unwrap();
         let loaded = Loaded {
             test: train.subset(&[1]),
             train,
@@ -281,16 +362,31 @@ mod tests {
             .flat_map(|n| (0..4).flat_map(move |p| (0..3).map(move |c| (n * 12 + c * 4 + p) as u8)))
             .collect();
         let path = tmp.path().join("nhwc.npz");
-        write_npz_arrays(&path, &[("x_train", "|u1", &[2, 2, 2, 3], bytes_of(&nhwc)), ("y_train", "<i8", &[2], i64s(&[0, 1]))]);
+        write_npz_arrays(
+            &path,
+            &[
+                ("x_train", "|u1", &[2, 2, 2, 3], bytes_of(&nhwc)),
+                ("y_train", "<i8", &[2], i64s(&[0, 1])),
+            ],
+        );
         let back = read(&path).unwrap();
         assert_eq!(back.train, loaded.train);
         assert!(back.test.is_empty());
 
         // Vectors of float64 narrow to f32; labels N x 1 of int32.
         let path = tmp.path().join("vec.npz");
-        let x: Vec<u8> = [0.5f64, 1.5, -2.0, 4.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let x: Vec<u8> = [0.5f64, 1.5, -2.0, 4.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         let y: Vec<u8> = [1i32, 0].iter().flat_map(|v| v.to_le_bytes()).collect();
-        write_npz_arrays(&path, &[("x_train", "<f8", &[2, 2], x), ("y_train", "<i4", &[2, 1], y)]);
+        write_npz_arrays(
+            &path,
+            &[
+                ("x_train", "<f8", &[2, 2], x),
+                ("y_train", "<i4", &[2, 1], y),
+            ],
+        );
         let back = read(&path).unwrap();
         assert_eq!(back.train.shape, vec![2]);
         assert_eq!(back.train.values, Values::F32(vec![0.5, 1.5, -2.0, 4.0]));
@@ -312,21 +408,69 @@ mod tests {
         let check = |arrays: &[(&str, &str, &[u64], Vec<u8>)], expected: &str| {
             write_npz_arrays(&path, arrays);
             let err = read(&path).unwrap_err().to_string();
-            assert!(err.starts_with(&path.display().to_string()) && err.contains(expected), "{err}");
+            assert!(
+                err.starts_with(&path.display().to_string()) && err.contains(expected),
+                "{err}"
+            );
             assert_eq!(err.lines().count(), 1);
         };
         let x = || vec![0u8; 8];
-        check(&[("x_train", "|u1", &[2, 4], x())], "no array y_train (the archive has: x_train)");
-        check(&[("x_train", "|u1", &[2, 4], x()), ("y_train", "<i8", &[3], i64s(&[0, 1, 1]))], "x_train has 2 samples, y_train 3 labels");
-        check(&[("x_train", "|u1", &[2, 4], x()), ("y_train", "<i8", &[2], i64s(&[0, -1]))], "y_train: label -1 at 1 is out of range");
-        check(&[("x_train", "|u1", &[0, 4], vec![]), ("y_train", "<i8", &[0], vec![])], "x_train has no samples");
         check(
-            &[("x_train", "|u1", &[2, 4], x()), ("y_train", "<i8", &[2], i64s(&[0, 1])), ("x_test", "|u1", &[1, 4], vec![0; 4]), ("y_test", "<i8", &[1], i64s(&[2]))],
+            &[("x_train", "|u1", &[2, 4], x())],
+            "no array y_train (the archive has: x_train)",
+        );
+        check(
+            &[
+                ("x_train", "|u1", &[2, 4], x()),
+                ("y_train", "<i8", &[3], i64s(&[0, 1, 1])),
+            ],
+            "x_train has 2 samples, y_train 3 labels",
+        );
+        check(
+            &[
+                ("x_train", "|u1", &[2, 4], x()),
+                ("y_train", "<i8", &[2], i64s(&[0, -1])),
+            ],
+            "y_train: label -1 at 1 is out of range",
+        );
+        check(
+            &[
+                ("x_train", "|u1", &[0, 4], vec![]),
+                ("y_train", "<i8", &[0], vec![]),
+            ],
+            "x_train has no samples",
+        );
+        check(
+            &[
+                ("x_train", "|u1", &[2, 4], x()),
+                ("y_train", "<i8", &[2], i64s(&[0, 1])),
+                ("x_test", "|u1", &[1, 4], vec![0; 4]),
+                ("y_test", "<i8", &[1], i64s(&[2])),
+            ],
             "y_test[0]: label 2 is out of range 0..2",
         );
-        check(&[("x_train", "|u1", &[2, 4], x()), ("y_train", "<i8", &[2], i64s(&[0, 1])), ("x_test", "|u1", &[1, 4], vec![0; 4])], "no array y_test");
-        check(&[("x_train", "<i4", &[2, 1], x()), ("y_train", "<i8", &[2], i64s(&[0, 1]))], "x_train: dtype <i4 is not uint8");
-        check(&[("x_train", "|u1", &[2, 2, 2, 2, 1], vec![0; 16]), ("y_train", "<i8", &[2], i64s(&[0, 1]))], "x_train: shape [2, 2, 2, 2, 1]");
+        check(
+            &[
+                ("x_train", "|u1", &[2, 4], x()),
+                ("y_train", "<i8", &[2], i64s(&[0, 1])),
+                ("x_test", "|u1", &[1, 4], vec![0; 4]),
+            ],
+            "no array y_test",
+        );
+        check(
+            &[
+                ("x_train", "<i4", &[2, 1], x()),
+                ("y_train", "<i8", &[2], i64s(&[0, 1])),
+            ],
+            "x_train: dtype <i4 is not uint8",
+        );
+        check(
+            &[
+                ("x_train", "|u1", &[2, 2, 2, 2, 1], vec![0; 16]),
+                ("y_train", "<i8", &[2], i64s(&[0, 1])),
+            ],
+            "x_train: shape [2, 2, 2, 2, 1]",
+        );
         std::fs::write(&path, b"not a zip").unwrap();
         let err = read(&path).unwrap_err().to_string();
         assert!(err.contains("not a readable .npz archive"), "{err}");

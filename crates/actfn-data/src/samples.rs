@@ -246,7 +246,9 @@ impl Samples {
     pub fn value_bytes(&self) -> std::borrow::Cow<'_, [u8]> {
         match &self.values {
             Values::U8(v) => std::borrow::Cow::Borrowed(v),
-            Values::F32(v) => std::borrow::Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            Values::F32(v) => {
+                std::borrow::Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect())
+            }
         }
     }
 

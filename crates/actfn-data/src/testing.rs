@@ -20,11 +20,24 @@ pub fn write_png(path: &Path, width: u32, height: u32, value: u8, colour: bool) 
 
 /// An image folder at `root`: `train/<class>/<i>.png`, `per_class` images of every class,
 /// each filled with a value of its class and index.
-pub fn write_folder(root: &Path, classes: &[&str], per_class: usize, width: u32, height: u32, colour: bool) {
+pub fn write_folder(
+    root: &Path,
+    classes: &[&str],
+    per_class: usize,
+    width: u32,
+    height: u32,
+    colour: bool,
+) {
     for (c, class) in classes.iter().enumerate() {
         for i in 0..per_class {
             let value = (c * 40 + i * 7) as u8;
-            write_png(&root.join("train").join(class).join(format!("{i}.png")), width, height, value, colour);
+            write_png(
+                &root.join("train").join(class).join(format!("{i}.png")),
+                width,
+                height,
+                value,
+                colour,
+            );
         }
     }
 }

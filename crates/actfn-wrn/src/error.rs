@@ -17,9 +17,13 @@ pub enum WrnError {
     #[error(transparent)]
     Data(#[from] actfn_data::DataError),
 
-    /// A data set name that is neither CIFAR-10 nor CIFAR-100.
+    /// A data set name that names none of the data sources.
     #[error("unknown data set {0:?}; expected cifar10, cifar100, mnist, fashion-mnist, folder:PATH or npz:PATH")]
     UnknownDataset(String),
+
+    /// A CIFAR name that is neither CIFAR-10 nor CIFAR-100.
+    #[error("unknown data set {0:?}; expected cifar10 or cifar100")]
+    UnknownCifar(String),
 
     /// A data file whose size is not a whole number of records.
     #[error("{}: {size} bytes is not a whole number of {record_len}-byte records", path.display())]
@@ -49,9 +53,11 @@ pub enum WrnError {
 
     /// A data set that is not in the data folder.
     #[error(
-        "{dataset} is not in {}: missing {}; run `actfn data fetch {dataset}`",
+        "{dataset} is not in the data folder {}: missing {}; run `actfn data fetch {dataset} \
+         --data-dir {}` first (add `--from PATH` to take the files from a copy you have)",
         data_dir.display(),
-        missing.display()
+        missing.display(),
+        data_dir.display()
     )]
     MissingData {
         dataset: String,

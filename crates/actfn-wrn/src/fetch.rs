@@ -437,11 +437,7 @@ pub fn fetch_idx(set: IdxSet, from: Option<&str>, data_dir: &Path) -> Result<Idx
                 let folder = Path::new(base);
                 let source = folder.join(file.name);
                 if !source.is_file() {
-                    return Err(WrnError::MissingData {
-                        dataset: set.name().to_owned(),
-                        data_dir: folder.to_owned(),
-                        missing: folder.join(file.name),
-                    });
+                    return Err(actfn_data::DataError::bad(&source, "no such file").into());
                 }
                 fs::copy(&source, &dest).map_err(WrnError::io(&source))?;
                 origin = source;

@@ -117,7 +117,7 @@ impl FromStr for Cifar {
         match s.to_ascii_lowercase().as_str() {
             "cifar10" | "cifar-10" => Ok(Cifar::Cifar10),
             "cifar100" | "cifar-100" => Ok(Cifar::Cifar100),
-            _ => Err(WrnError::UnknownDataset(s.to_owned())),
+            _ => Err(WrnError::UnknownCifar(s.to_owned())),
         }
     }
 }

@@ -298,6 +298,7 @@ mod tests {
     use crate::activation::ActivationMode;
     use crate::train::PrecheckConfig;
     use actfn_expr::{BinaryOp, UnaryOp};
+    use tch::{Kind, Tensor};
 
     /// Synthetic images: noise plus a per-class colour shift (class c brightens channel
     /// c, the last class darkens all three). Separable, but a network must learn it.
