@@ -211,7 +211,7 @@ fn read_y<R: std::io::Read + std::io::Seek>(
         [_] | [_, 1] => {}
         other => return Err(bad(format!("shape {other:?}; labels are (N,) or (N, 1)"))),
     }
-    let labels = integers(array).map_err(|e| bad(e))?;
+    let labels = integers(array).map_err(&bad)?;
     labels
         .into_iter()
         .enumerate()

@@ -387,7 +387,7 @@ pub fn cache_key(train: &Dataset, config: &PreprocessConfig) -> [u8; 32] {
     if train.shape[..] != [3, 32, 32] {
         h.update(format!("{:?}", train.shape).as_bytes());
     }
-    h.update(&train.value_bytes());
+    h.update(train.value_bytes());
     h.finalize().into()
 }
 
